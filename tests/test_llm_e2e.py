@@ -1,0 +1,72 @@
+"""End to end: the real DAG on the demo source up to the LLM summaries, `llm.backend: openai` pointed at
+the OpenAI-compatible stub on 127.0.0.1."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fakes.openai_stub import OpenAIStub
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = "results/demo/llm/summaries.parquet"
+KEY = "sk-e2e-5d1c9b7a3e2f4680"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="the workflow's Snakefile does not exist yet"),
+]
+
+# a micro demo: the `demo` keys follow skytext.demo.DemoConfig
+MICRO = """\
+source: demo
+captions: [abstract, summary]
+demo: {{n_proposals: 10, min_images: 1, max_images: 2, image_size: 32}}
+llm:
+  backend: openai
+  base_url: '{url}'
+  model: stub-model
+  api_key_env: SKYTEXT_E2E_KEY
+  shards: 2
+  max_concurrency: 2
+  timeout_s: 5
+  backoff_s: 0.01
+  prices: {{stub-model: {{input_per_1m: 1.0, output_per_1m: 2.0}}}}
+"""
+
+
+def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path):
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name in ("workflow", "resources"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    server = OpenAIStub(api_key=KEY).start()
+    server.faults["*"] = ["429", "500", "drop"]
+    try:
+        (tmp_path / "micro.yaml").write_text(MICRO.format(url=server.url))
+        env = {**os.environ, "SKYTEXT_E2E_KEY": KEY}
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "micro.yaml", "--show-failed-logs",
+               TARGET]
+        run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        props = pd.read_parquet(tmp_path / "results/demo/dataset/proposals.parquet")
+        sums = pd.read_parquet(tmp_path / TARGET)
+        rejects = pd.read_parquet(tmp_path / "results/demo/llm/rejects.parquet")
+        assert sorted(list(sums["proposal_id"]) + list(rejects["record_id"])) == sorted(props["proposal_id"])
+        assert len(sums) == len(props) and sums["objects_and_phenomena"].map(len).min() >= 1
+        calls = server.counts["chat"]
+        assert calls == len(props) + 3
+        run = subprocess.run(cmd + ["--forcerun", "summarise"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert server.counts["chat"] == calls  # the rerun is answered from the cache
+        summary = (tmp_path / "results/demo/llm/run.json").read_text()
+        assert '"calls": 0' in summary and f'"cache_hits": {len(props)}' in summary
+        leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+        assert leaks == []
+    finally:
+        server.stop()

@@ -1,0 +1,19 @@
+"""Fetch and parse the STScI HST proposal-abstracts catalogue into the PROPOSALS table."""
+
+from skytext.abstracts import decode_catalogue, parse_abstracts
+from skytext.contracts import PROPOSALS, REJECTS, write_table
+from skytext.download import RetryPolicy, fetch_text
+from skytext.smk import log_to
+
+
+def main(url: str, download: dict, out_proposals: str, out_rejects: str) -> None:
+    policy = RetryPolicy(download["timeout_s"], download["retries"], download["backoff_s"], download["backoff_max_s"])
+    proposals, rejects = parse_abstracts(decode_catalogue(fetch_text(url, policy)))
+    print(f"{len(proposals)} proposals, {len(rejects)} rejected records from {url}")
+    write_table(proposals, out_proposals, PROPOSALS, "proposals")
+    write_table(rejects, out_rejects, REJECTS, "proposal_rejects")
+
+
+if "snakemake" in globals():
+    with log_to(snakemake.log[0]):
+        main(snakemake.params.url, snakemake.params.download, snakemake.output.proposals, snakemake.output.rejects)

@@ -1,0 +1,256 @@
+"""Chat completions against any OpenAI-compatible server, with our own retries and counters.
+
+* Messages may carry images: :func:`user_message` takes text and :func:`image_part` parts (base64
+  ``data:`` URLs), so a vision model gets ``[{"type": "text", ...}, {"type": "image_url", ...}]``.
+* The ``openai`` client's own retries are switched off (``max_retries=0``) so every HTTP request is
+  counted once in :class:`Stats` and retried here: 429, 408/409 and 5xx answers, timeouts and dropped
+  connections are retried up to ``max_retries`` times, waiting what the server's ``Retry-After`` /
+  ``retry-after-ms`` header asks for, else exponential backoff with full jitter.
+* The API key comes from an environment variable *named* in config (:func:`resolve_api_key`) and is
+  never logged or written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import logging
+import mimetypes
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import openai
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+# ------------------------------------------------------------------------------------------ messages
+
+
+def text_part(text: str) -> dict[str, Any]:
+    """A text content part."""
+    return {"type": "text", "text": text}
+
+
+def data_url(data: bytes, mime: str) -> str:
+    """``data:<mime>;base64,<...>`` for ``data``."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_part(image: bytes | str | Path, mime: str | None = None, detail: str = "auto") -> dict[str, Any]:
+    """An image content part from raw bytes or a file (sent inline as a base64 data URL).
+
+    ``mime`` defaults to the file's type by extension, or ``image/png`` for bytes.
+    """
+    if isinstance(image, (str, Path)):
+        mime = mime or mimetypes.guess_type(str(image))[0] or "image/png"
+        image = Path(image).read_bytes()
+    return {"type": "image_url", "image_url": {"url": data_url(image, mime or "image/png"), "detail": detail}}
+
+
+def system_message(text: str) -> Message:
+    return {"role": "system", "content": text}
+
+
+def user_message(*parts: str | dict[str, Any]) -> Message:
+    """A user message; a single text stays a plain string, anything with images becomes a part list."""
+    if len(parts) == 1 and isinstance(parts[0], str):
+        return {"role": "user", "content": parts[0]}
+    return {"role": "user", "content": [text_part(p) if isinstance(p, str) else p for p in parts]}
+
+
+def assistant_message(text: str) -> Message:
+    return {"role": "assistant", "content": text}
+
+
+# ------------------------------------------------------------------------------------------ retries
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Extra attempts after a retryable failure; backoff base and cap; longest Retry-After honoured."""
+
+    max_retries: int = 6
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    retry_after_max_s: float = 600.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry ``attempt`` (0-based): the server's ``Retry-After`` when it sent one,
+        else full-jitter exponential backoff."""
+        if retry_after is not None:
+            return min(max(0.0, retry_after), self.retry_after_max_s)
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2**attempt))
+
+
+def retry_after_s(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """The wait a server asks for: ``retry-after-ms``, else ``Retry-After`` as seconds or an HTTP date."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class ChatError(Exception):
+    """A request that failed: ``reason`` is short and machine-friendly (``http_429``, ``timeout``,
+    ``connection_error``, ...), ``retryable`` says whether trying again may help."""
+
+    def __init__(self, reason: str, detail: str, retryable: bool, retry_after: float | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.retryable, self.retry_after = reason, detail, retryable, retry_after
+
+
+def classify(exc: BaseException) -> ChatError:
+    """Turn an ``openai`` exception into a :class:`ChatError`."""
+    if isinstance(exc, ChatError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        code = exc.status_code
+        headers = exc.response.headers if exc.response is not None else None
+        detail = str(getattr(exc, "message", "") or exc).splitlines()[0][:200]
+        return ChatError(f"http_{code}", detail, code in RETRYABLE_STATUS or code >= 500, retry_after_s(headers))
+    if isinstance(exc, openai.APITimeoutError):
+        return ChatError("timeout", "request timed out", True)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return ChatError("connection_error", f"{type(cause).__name__}: {cause}".splitlines()[0][:200], True)
+    return ChatError("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:200], False)
+
+
+# ------------------------------------------------------------------------------------------ counters
+
+
+@dataclass
+class Stats:
+    """Counters shared by the threads of one shard job (thread-safe through :meth:`add`)."""
+
+    requests: int = 0  # HTTP requests sent (every attempt, retries included)
+    retries: int = 0  # transport retries (429/5xx/timeouts/dropped connections)
+    schema_retries: int = 0  # re-asks after invalid JSON / schema violations
+    cache_hits: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, error: str | None = None, **counts: int) -> None:
+        with self._lock:
+            for k, v in counts.items():
+                setattr(self, k, getattr(self, k) + v)
+            if error:
+                self.errors[error] = self.errors.get(error, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+# ------------------------------------------------------------------------------------------ the client
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    content: str | None
+    finish_reason: str | None
+    tokens_in: int
+    tokens_out: int
+    model: str
+
+
+def resolve_api_key(api_key_env: str | None, base_url: str | None) -> str:
+    """The API key from the environment variable named ``api_key_env``.
+
+    ``api_key_env: null`` means the server needs none (a local vLLM/Ollama server); then a placeholder is
+    sent. Raises ``ValueError`` naming the variable (never its value) when it is unset.
+    """
+    if not api_key_env:
+        if not base_url:
+            raise ValueError("llm.api_key_env is null but llm.base_url is not set: the OpenAI API needs a key")
+        return "no-key"
+    key = os.environ.get(api_key_env, "")
+    if not key:
+        raise ValueError(f"environment variable {api_key_env} (llm.api_key_env) is not set; export the API key there")
+    return key
+
+
+class ChatClient:
+    """``chat(messages, **params)`` with bounded retries; counts every request and token in ``stats``."""
+
+    def __init__(self, *, model: str, api_key: str, base_url: str | None = None, timeout_s: float = 60.0,
+                 policy: RetryPolicy = RetryPolicy(), stats: Stats | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.model, self.policy, self.stats, self._sleep = model, policy, stats or Stats(), sleep
+        self.openai = openai.OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout_s, max_retries=0)
+
+    def with_retries(self, fn: Callable[[], Any], what: str) -> Any:
+        """Call ``fn`` (one HTTP request) until it succeeds or a non-retryable/last failure, which is
+        raised as a :class:`ChatError`."""
+        for attempt in range(self.policy.max_retries + 1):
+            self.stats.add(requests=1)
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - classified below
+                err = classify(exc)
+                self.stats.add(error=err.reason)
+                if not err.retryable or attempt == self.policy.max_retries:
+                    raise err from exc
+                wait = self.policy.delay(attempt, err.retry_after)
+                log.info("%s: %s; retry %d/%d in %.2fs", what, err.reason, attempt + 1, self.policy.max_retries, wait)
+                self.stats.add(retries=1)
+                self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def chat(self, messages: list[Message], what: str = "chat", **params: Any) -> ChatResult:
+        """One chat completion (``params``: temperature, response_format, max_tokens, seed, ...)."""
+        params = {k: v for k, v in params.items() if v is not None}
+        resp = self.with_retries(
+            lambda: self.openai.chat.completions.create(model=self.model, messages=messages, **params), what)
+        return result_from_completion(resp, self.model, self.stats)
+
+    def close(self) -> None:
+        self.openai.close()
+
+
+def result_from_completion(resp: Any, model: str, stats: Stats | None = None) -> ChatResult:
+    """A :class:`ChatResult` from a ``ChatCompletion`` object or its JSON dict (Batch API output)."""
+    if isinstance(resp, dict):
+        choices, usage = resp.get("choices") or [], resp.get("usage") or {}
+        choice = choices[0] if choices else {}
+        content = (choice.get("message") or {}).get("content")
+        finish, t_in, t_out = choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
+        model = resp.get("model") or model
+    else:
+        choice = resp.choices[0] if resp.choices else None
+        content = choice.message.content if choice else None
+        finish = choice.finish_reason if choice else None
+        t_in = resp.usage.prompt_tokens if resp.usage else 0
+        t_out = resp.usage.completion_tokens if resp.usage else 0
+        model = resp.model or model
+    res = ChatResult(content, finish, int(t_in or 0), int(t_out or 0), model)
+    if stats is not None:
+        stats.add(tokens_in=res.tokens_in, tokens_out=res.tokens_out)
+    return res

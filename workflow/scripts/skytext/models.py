@@ -1,0 +1,183 @@
+"""Create, wrap, save and load the CLIP models the workflow trains and embeds with.
+
+Architectures come from open_clip: any built-in name (``ViT-B-16``) with a ``pretrained`` tag
+(``openai``, ``laion2b_s34b_b88k``) or a local checkpoint path, or a JSON config shipped in
+``resources/model_configs/`` registered with :func:`open_clip.add_model_config` (the demo's tiny model).
+
+A :class:`SkyClip` wraps the open_clip model for the training *modes*:
+
+* ``full``     -- every weight trains;
+* ``scratch``  -- same, but from a random initialisation even when a pretrained tag is configured;
+* ``head``     -- both towers frozen; a small trainable MLP head on each side;
+* ``shuffled`` -- like ``full``; the training pairs are permuted (a control, done by the data side).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+MODES = ("full", "scratch", "head", "shuffled")
+MAX_LOGIT_SCALE = 100.0  # CLIP clamps exp(log-scale) at 100
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a model; saved as ``model.json`` beside its weights."""
+
+    arch: str  # open_clip architecture name
+    config_file: str | None = None  # JSON config registered under ``arch`` (shipped configs)
+    pretrained: str | None = None  # open_clip tag or a checkpoint path; None = random init
+    mode: str = "full"
+    head_hidden: int = 512
+    weights: str | None = None  # our trained state dict (model.pt), None for an untrained base
+    caption: str | None = None  # caption type trained on
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "ModelSpec":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def register_config(arch: str, config_file: str | os.PathLike | None) -> None:
+    """Register a shipped model config with open_clip under ``arch`` (idempotent)."""
+    if config_file is None:
+        if arch not in open_clip.list_models():
+            raise ValueError(f"model.arch {arch!r} is neither an open_clip architecture nor has a config_file")
+        return
+    # open_clip.add_model_config takes a path (file or folder) and registers the file's stem as the name
+    path = Path(config_file)
+    if path.stem != arch:
+        raise ValueError(f"model config file {path} must be named {arch}.json to register as {arch!r}")
+    open_clip.add_model_config(path)
+    if arch not in open_clip.list_models():  # pragma: no cover - open_clip contract
+        raise ValueError(f"could not register model config {path}")
+
+
+def _is_path(tag: str | None) -> bool:
+    return bool(tag) and (os.sep in tag or tag.endswith((".pt", ".pth", ".bin", ".safetensors")))
+
+
+def load_state_dict(path: str | os.PathLike) -> dict:
+    """Load a checkpoint safely (tensors only) and return its state dict."""
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise ValueError(f"checkpoint {path} holds no state dict")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+class SkyClip(nn.Module):
+    """An open_clip model plus optional trainable heads; returns L2-normalised features."""
+
+    def __init__(self, clip: nn.Module, mode: str = "full", head_hidden: int = 512):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"train mode {mode!r} unknown; choose one of {', '.join(MODES)}")
+        self.clip = clip
+        self.mode = mode
+        dim = _embed_dim(clip)
+        if mode == "head":
+            for p in self.clip.parameters():
+                p.requires_grad_(False)
+            self.image_head = _mlp(dim, head_hidden)
+            self.text_head = _mlp(dim, head_hidden)
+            self.clip.logit_scale.requires_grad_(True)
+        else:
+            self.image_head = self.text_head = None
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.clip.encode_image(images)
+        if self.image_head is not None:
+            x = x + self.image_head(x)
+        return F.normalize(x.float(), dim=-1)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.clip.encode_text(tokens)
+        if self.text_head is not None:
+            x = x + self.text_head(x)
+        return F.normalize(x.float(), dim=-1)
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale
+
+    def forward(self, images, tokens):
+        return self.encode_image(images), self.encode_text(tokens), self.logit_scale
+
+
+def _embed_dim(clip: nn.Module) -> int:
+    with torch.no_grad():
+        proj = getattr(clip, "text_projection", None)
+        if isinstance(proj, torch.Tensor):
+            return int(proj.shape[-1])
+        if isinstance(proj, nn.Linear):
+            return int(proj.out_features)
+    return int(clip.visual.output_dim)
+
+
+def _mlp(dim: int, hidden: int) -> nn.Module:
+    head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+    nn.init.zeros_(head[2].weight)  # starts as the identity (residual), so head-only begins at the base
+    nn.init.zeros_(head[2].bias)
+    return head
+
+
+def build(spec: ModelSpec, load_weights: bool = True) -> tuple[SkyClip, dict, object]:
+    """(model, preprocess config, tokenizer) for ``spec``; seeded so the same spec gives the same init."""
+    register_config(spec.arch, spec.config_file)
+    torch.manual_seed(spec.seed)
+    pretrained = None if spec.mode == "scratch" else spec.pretrained
+    tag = None if _is_path(pretrained) else pretrained
+    clip = open_clip.create_model(spec.arch, pretrained=tag)
+    if _is_path(pretrained):
+        missing, unexpected = clip.load_state_dict(load_state_dict(pretrained), strict=False)
+        if missing:
+            raise ValueError(f"checkpoint {pretrained} lacks {len(missing)} weights, e.g. {missing[0]}")
+    model = SkyClip(clip, spec.mode, spec.head_hidden)
+    if load_weights and spec.weights:
+        model.load_state_dict(load_state_dict(spec.weights))
+    pp = getattr(clip.visual, "preprocess_cfg", {}) or {}
+    preprocess = {
+        "image_size": _image_size(clip),
+        "mean": tuple(pp.get("mean", open_clip.OPENAI_DATASET_MEAN)),
+        "std": tuple(pp.get("std", open_clip.OPENAI_DATASET_STD)),
+    }
+    tokenizer = open_clip.get_tokenizer(spec.arch)
+    return model, preprocess, tokenizer
+
+
+def _image_size(clip: nn.Module) -> int:
+    size = getattr(clip.visual, "image_size", 224)
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def load_for_inference(model_json: str | os.PathLike, device: str = "cpu"):
+    """(model, tokenizer, preprocess) from a ``model.json``, in eval mode on ``device``."""
+    spec = ModelSpec.from_json(model_json)
+    model, preprocess, tokenizer = build(spec)
+    return model.eval().to(device), tokenizer, preprocess
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` -> the first CUDA device if any (honouring SKYTEXT_GPU_IDS / CUDA_VISIBLE_DEVICES), else CPU."""
+    ids = os.environ.get("SKYTEXT_GPU_IDS")
+    if ids and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)

@@ -1,0 +1,297 @@
+"""Contrastive fine-tuning of a :class:`~skytext.models.SkyClip` on observation/caption pairs.
+
+Deterministic and resumable by construction: the images of step ``s`` and every random draw of that step
+(augmentation, sentence subsampling) are functions of ``(seed, s)`` alone, so a run killed after a
+checkpoint and resumed from it takes exactly the steps an uninterrupted run takes. Checkpoints
+(``last.pt``: weights, optimiser, step, history) are written atomically every ``checkpoint_every`` steps
+and loaded with ``torch.load(weights_only=True)``; the best weights by validation loss are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import ImageSet, SentenceFitter, augment, normalize, resize
+from .loss import clip_loss
+from .models import ModelSpec, SkyClip, build, pick_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 600
+    batch_size: int = 64
+    accum_steps: int = 1  # micro-batches per step; negatives still span the whole batch
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # constant | cosine
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    rot90: bool = True
+    flip: bool = True
+    crop_scale: tuple[float, float] = (0.75, 1.0)
+    sentence_sample: bool = True
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+    device: str = "auto"
+    workers: int = 0
+    cache_images_mb: int = 2048  # keep decoded training images in memory below this size
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in d.items() if k in known}
+        if "crop_scale" in kw:
+            kw["crop_scale"] = tuple(kw["crop_scale"])
+        return cls(**kw)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# deterministic sampling
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _seed(*keys) -> int:
+    return int.from_bytes(hashlib.sha256(json.dumps(keys).encode()).digest()[:8], "little")
+
+
+def batch_indices(step: int, n: int, batch: int, seed: int) -> np.ndarray:
+    """Indices of the items in step ``step``: consecutive slices of per-epoch seeded permutations."""
+    start = step * batch
+    out = []
+    while len(out) < batch:
+        epoch, pos = divmod(start + len(out), n)
+        perm = np.random.default_rng(_seed(seed, "epoch", epoch)).permutation(n)
+        out.extend(perm[pos : pos + batch - len(out)].tolist())
+    return np.asarray(out, dtype=np.int64)
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(seed, "step", step) % (2**63))
+
+
+def shuffled_captions(proposal_ids: list[str], captions: dict[str, str], seed: int) -> dict[str, str]:
+    """The shuffled-pairs control: each training proposal gets another proposal's caption."""
+    ids = sorted(set(proposal_ids))
+    perm = np.random.default_rng(_seed(seed, "shuffle")).permutation(len(ids))
+    return {ids[i]: captions[ids[j]] for i, j in enumerate(perm)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------------------
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "logit_scale" in name or "embedding" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+    return 1.0
+
+
+def _autocast(device: torch.device, precision: str):
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Images:
+    """Training images by index: decoded once into memory when small, else loaded per batch."""
+
+    def __init__(self, paths: list[str], size: int, cache_mb: int, workers: int):
+        self.set = ImageSet(paths, size)
+        self.cache = None
+        self.workers = workers
+        if len(paths) * 3 * size * size / 2**20 <= cache_mb:
+            loader = torch.utils.data.DataLoader(self.set, batch_size=256, num_workers=workers)
+            self.cache = torch.cat([x for x, _ in loader]) if len(paths) else torch.empty(0, 3, size, size, dtype=torch.uint8)
+
+    def get(self, idx: np.ndarray) -> torch.Tensor:
+        if self.cache is not None:
+            return self.cache[torch.as_tensor(idx)]
+        return torch.stack([self.set[int(i)][0] for i in idx])
+
+
+def _tokens(tokenizer, texts: list[str], device) -> torch.Tensor:
+    return tokenizer(texts).to(device)
+
+
+@torch.no_grad()
+def evaluate(model: SkyClip, images: torch.Tensor, groups: np.ndarray, texts: list[str], tokenizer,
+             preprocess: dict, device, batch: int, precision: str) -> dict:
+    """Validation loss (mean over batches) and image->text top-10 % accuracy over unique proposals."""
+    model.eval()
+    size = preprocess["image_size"]
+    feats_i, feats_t = [], []
+    for s in range(0, len(images), batch):
+        x = normalize(resize(images[s : s + batch].to(device), size), preprocess["mean"], preprocess["std"])
+        with _autocast(device, precision):
+            feats_i.append(model.encode_image(x).float())
+            feats_t.append(model.encode_text(_tokens(tokenizer, texts[s : s + batch], device)).float())
+    fi, ft = torch.cat(feats_i), torch.cat(feats_t)
+    g = torch.as_tensor(groups, device=fi.device)
+    losses = [float(clip_loss(fi[s : s + batch], ft[s : s + batch], model.logit_scale, g[s : s + batch]))
+              for s in range(0, len(fi), batch) if len(fi[s : s + batch]) > 1]
+    # retrieval over unique texts (one per proposal)
+    _, first = np.unique(groups, return_index=True)
+    keys = ft[torch.as_tensor(first, device=ft.device)]
+    sims = fi @ keys.t()
+    key_of = {int(groups[j]): k for k, j in enumerate(first)}
+    true = torch.as_tensor([key_of[int(x)] for x in groups], device=fi.device)
+    rank = 1 + (sims > sims.gather(1, true[:, None])).sum(1)
+    cut = math.ceil(0.10 * len(first))
+    model.train()
+    return {"val_loss": float(np.mean(losses)) if losses else float("nan"),
+            "val_top10pct": float((rank <= cut).float().mean())}
+
+
+def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: pd.DataFrame,
+          captions: dict[str, str], out_weights: str, out_metrics: str, ckpt_dir: str,
+          stop_after: int | None = None) -> pd.DataFrame:
+    """Train and write the best weights to ``out_weights`` and the history to ``out_metrics`` (CSV).
+
+    ``train_obs``/``val_obs`` need ``path`` and ``proposal_id``; ``captions`` maps proposal_id -> text.
+    ``stop_after`` stops (as if killed) after that many steps of this call -- for tests of resume.
+    """
+    from tqdm import tqdm
+
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model, preprocess, tokenizer = build(spec)
+    model.to(device).train()
+    size = preprocess["image_size"]
+    fitter = SentenceFitter(tokenizer, getattr(tokenizer, "context_length", 77))
+
+    missing = sorted(set(train_obs["proposal_id"]) - set(captions))
+    if missing:
+        raise ValueError(f"{len(missing)} training proposals have no caption, e.g. {missing[0]}")
+    if spec.mode == "shuffled":
+        captions = {**captions, **shuffled_captions(list(train_obs["proposal_id"]), captions, cfg.seed)}
+    pids = train_obs["proposal_id"].astype(str).tolist()
+    codes = {p: i for i, p in enumerate(sorted(set(pids) | set(val_obs["proposal_id"].astype(str))))}
+    groups = np.asarray([codes[p] for p in pids])
+    load_size = max(size, int(round(size / max(cfg.crop_scale[0], 1e-3))))
+    images = _Images(train_obs["path"].tolist(), load_size, cfg.cache_images_mb, cfg.workers)
+    val_images = ImageSet(val_obs["path"].tolist(), size)
+    val_x = torch.stack([val_images[i][0] for i in range(len(val_images))]) if len(val_images) else None
+    val_groups = np.asarray([codes[p] for p in val_obs["proposal_id"].astype(str)])
+    val_texts = [fitter.leading(captions[p]) for p in val_obs["proposal_id"].astype(str)]
+
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = hashlib.sha256(json.dumps([asdict(spec), asdict(cfg), pids, sorted(codes)], default=str).encode()).hexdigest()
+    step, history, best = 0, [], math.inf
+    last = ckpt_dir / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            step, history, best = int(state["step"]), list(state["history"]), float(state["best"])
+            log.info("resumed from %s at step %d", last, step)
+        else:
+            log.info("ignoring checkpoint %s: it belongs to another configuration", last)
+    if not (ckpt_dir / "best.pt").exists() and step == 0:
+        _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
+
+    def checkpoint():
+        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                      "step": step, "history": history, "best": best, "fingerprint": fingerprint}, last)
+
+    micro = math.ceil(cfg.batch_size / cfg.accum_steps)
+    done_here = 0
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {spec.mode}", mininterval=10)
+    while step < cfg.steps:
+        gen = step_generator(cfg.seed, step)
+        idx = batch_indices(step, len(pids), cfg.batch_size, cfg.seed)
+        x = augment(images.get(idx).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale) if (cfg.rot90 or cfg.flip or cfg.crop_scale != (1.0, 1.0)) else resize(images.get(idx).to(device), size)
+        x = normalize(x, preprocess["mean"], preprocess["std"])
+        texts = [fitter.sample(captions[pids[i]], gen) if cfg.sentence_sample else fitter.leading(captions[pids[i]]) for i in idx]
+        tok = _tokens(tokenizer, texts, device)
+        g = torch.as_tensor(groups[idx], device=device)
+        opt.zero_grad(set_to_none=True)
+        if cfg.accum_steps == 1:
+            with _autocast(device, cfg.precision):
+                fi, ft, scale = model(x, tok)
+            loss = clip_loss(fi, ft, scale, g)
+            loss.backward()
+        else:  # open_clip-style: cache all features, then recompute one micro-batch at a time with grad
+            chunks = [slice(s, s + micro) for s in range(0, len(idx), micro)]
+            with torch.no_grad(), _autocast(device, cfg.precision):
+                cache_i = [model.encode_image(x[c]) for c in chunks]
+                cache_t = [model.encode_text(tok[c]) for c in chunks]
+            for j, c in enumerate(chunks):
+                with _autocast(device, cfg.precision):
+                    fi_j, ft_j = model.encode_image(x[c]), model.encode_text(tok[c])
+                fi = torch.cat(cache_i[:j] + [fi_j] + cache_i[j + 1 :])
+                ft = torch.cat(cache_t[:j] + [ft_j] + cache_t[j + 1 :])
+                loss = clip_loss(fi, ft, model.logit_scale, g)
+                loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100.0))
+        step += 1
+        done_here += 1
+        bar.update(1)
+        row = {"step": step, "lr": opt.param_groups[0]["lr"], "train_loss": float(loss.detach()),
+               "logit_scale": float(model.logit_scale.exp())}
+        if val_x is not None and len(val_x) > 1 and (step % cfg.eval_every == 0 or step == cfg.steps):
+            row.update(evaluate(model, val_x, val_groups, val_texts, tokenizer, preprocess, device, cfg.batch_size, cfg.precision))
+            log.info("step %d %s", step, json.dumps(row))
+            if row["val_loss"] < best:
+                best = row["val_loss"]
+                _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
+        history.append(row)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint()
+        if stop_after is not None and done_here >= stop_after:
+            bar.close()
+            return pd.DataFrame(history)
+    bar.close()
+    use = ckpt_dir / ("best.pt" if (ckpt_dir / "best.pt").exists() and math.isfinite(best) else "last.pt")
+    weights = torch.load(use, map_location="cpu", weights_only=True)
+    weights = weights.get("model", weights) if "fingerprint" in weights else weights
+    _atomic_save(weights, Path(out_weights))
+    metrics = pd.DataFrame(history)
+    metrics.to_csv(out_metrics, index=False)
+    return metrics
