@@ -274,7 +274,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
         done_here += 1
         bar.update(1)
         row = {"step": step, "lr": opt.param_groups[0]["lr"], "train_loss": float(loss.detach()),
-               "logit_scale": float(model.logit_scale.exp())}
+               "logit_scale": float(model.logit_scale.detach().exp())}
         if val_x is not None and len(val_x) > 1 and (step % cfg.eval_every == 0 or step == cfg.steps):
             row.update(evaluate(model, val_x, val_groups, val_texts, tokenizer, preprocess, device, cfg.batch_size, cfg.precision))
             log.info("step %d %s", step, json.dumps(row))

@@ -1,0 +1,72 @@
+"""Evaluation from embeddings, checked against an independent brute-force computation."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import top_k_accuracy_score
+
+from skytext import evaluate
+
+CFG = {"recall_at": [1, 5, 10], "n_boot": 100, "chunk_size": 7}
+
+
+def _toy(seed=0, n_props=30, per=3, d=16, noise=1.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_props, d))
+    pids = [str(p) for p in range(n_props) for _ in range(per)]
+    img = np.repeat(centres, per, axis=0) + noise * rng.normal(size=(n_props * per, d))
+    txt = centres + noise * rng.normal(size=centres.shape)
+    norm = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    return norm(img), pd.DataFrame({"obs_id": range(len(pids)), "proposal_id": pids}), norm(txt), pd.DataFrame({"text_id": [str(p) for p in range(n_props)], "proposal_id": [str(p) for p in range(n_props)]})
+
+
+def test_image_to_text_matches_brute_force_and_sklearn():
+    img, im, txt, tm = _toy()
+    res = evaluate.evaluate_embeddings(img, im, txt, tm, CFG)
+    s = img @ txt.T
+    true = im["proposal_id"].astype(int).to_numpy()
+    ranks = np.array([1 + (s[i] > s[i, true[i]]).sum() for i in range(len(s))])
+    n = txt.shape[0]
+    for k in (5, 10, 20, 50):
+        m = math.ceil(k * n / 100)
+        assert res["image_to_text"]["topk_percent"]["accuracy"][k - 1] == pytest.approx((ranks <= m).mean())
+        assert res["image_to_text"]["topk_percent"]["accuracy"][k - 1] == pytest.approx(
+            top_k_accuracy_score(true, s, k=m, labels=np.arange(n)))
+    assert res["image_to_text"]["median_rank"] == pytest.approx(np.median(ranks))
+
+
+def test_text_to_image_counts_the_best_image_of_the_proposal():
+    img, im, txt, tm = _toy(seed=1)
+    res = evaluate.evaluate_embeddings(img, im, txt, tm, CFG)
+    s = txt @ img.T
+    pids = im["proposal_id"].astype(int).to_numpy()
+    ranks = []
+    for t in range(len(txt)):
+        best = s[t, pids == t].max()
+        ranks.append(1 + (s[t, pids != t] > best).sum())
+    n = len(img)
+    assert res["text_to_image"]["top10pct"] == pytest.approx(np.mean(np.array(ranks) <= math.ceil(0.1 * n)))
+    assert res["text_to_image"]["recall_at"]["1"] == pytest.approx(np.mean(np.array(ranks) == 1))
+
+
+def test_signal_beats_shuffled_embeddings():
+    img, im, txt, tm = _toy(noise=0.5)
+    good = evaluate.evaluate_embeddings(img, im, txt, tm, CFG)["image_to_text"]["top10pct"]
+    bad = evaluate.evaluate_embeddings(img, im, txt[np.random.default_rng(0).permutation(len(txt))], tm, CFG)["image_to_text"]["top10pct"]
+    assert good > 0.9 and bad < 0.4
+
+
+def test_oracle_ceiling_uses_class_and_attributes():
+    imgs = pd.DataFrame({"proposal_id": ["a", "a", "b", "c"], "gt_class": ["x", "x", "x", "y"],
+                         "gt_attrs": ['{"k": 1}', '{"k": 1}', '{"k": 2}', '{"k": 1}']})
+    props = pd.DataFrame({"proposal_id": ["a", "b", "c"], "gt_class": ["x", "x", "y"],
+                          "gt_attrs": ['{"k": 1}', '{"k": 2}', '{"k": 1}']})
+    res = evaluate.oracle(imgs, props, {"recall_at": [1], "n_boot": 0})
+    assert res["image_to_text"]["recall_at"]["1"] == 1.0
+    # two proposals sharing class and attributes tie: expected rank 1.5
+    props2 = props.assign(gt_attrs=['{"k": 1}', '{"k": 1}', '{"k": 1}'])
+    imgs2 = imgs.assign(gt_attrs='{"k": 1}')
+    res2 = evaluate.oracle(imgs2, props2, {"recall_at": [1], "n_boot": 0})
+    assert res2["image_to_text"]["mean_rank"] == pytest.approx((1.5 * 3 + 1) / 4)

@@ -1,0 +1,30 @@
+# Caption types (abstract, title, summary): one table each, keyed by text_id.
+
+
+def caption_inputs(wildcards):
+    inputs = {"proposals": f"{RES}/dataset/proposals.parquet"}
+    if wildcards.caption == "summary":
+        inputs["summaries"] = f"{RES}/llm/summaries.parquet"
+    return inputs
+
+
+rule captions:
+    input:
+        unpack(caption_inputs),
+    output:
+        captions=f"{RES}/captions/{{caption}}.parquet",
+        rejects=f"{RES}/captions/{{caption}}_rejects.parquet",
+    log:
+        f"{LOGS}/captions/{{caption}}.log",
+    benchmark:
+        f"{RES}/benchmarks/captions/{{caption}}.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        category_prefix=config["caption_category_prefix"],
+    script:
+        "../scripts/make_captions.py"

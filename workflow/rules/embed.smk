@@ -1,0 +1,58 @@
+# Embeddings of the val/test observations and captions, per model (aligned ids beside each array).
+
+
+def model_inputs(wildcards):
+    spec = f"{RES}/models/{wildcards.model}/model.json"
+    if wildcards.model == "base":
+        return {"spec": spec}
+    return {"spec": spec, "weights": f"{RES}/models/{wildcards.model}/model.pt"}
+
+
+rule embed_images:
+    input:
+        unpack(model_inputs),
+        observations=f"{RES}/dataset/observations.parquet",
+    output:
+        embeddings=f"{RES}/embed/{{model}}/{{split}}/images.npy",
+        ids=f"{RES}/embed/{{model}}/{{split}}/images.parquet",
+        spec=f"{RES}/embed/{{model}}/{{split}}/model.json",
+    log:
+        f"{LOGS}/embed_images/{{model}}-{{split}}.log",
+    benchmark:
+        f"{RES}/benchmarks/embed_images/{{model}}-{{split}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["embed_mem_mb"],
+        runtime=60,
+        gpu=config["resources"]["gpu"],
+    params:
+        embed=config["embed"],
+    script:
+        "../scripts/embed.py"
+
+
+rule embed_texts:
+    input:
+        unpack(model_inputs),
+        captions=f"{RES}/captions/{{caption}}.parquet",
+        proposals=f"{RES}/dataset/proposals.parquet",
+    output:
+        embeddings=f"{RES}/embed/{{model}}/{{split}}/texts_{{caption}}.npy",
+        ids=f"{RES}/embed/{{model}}/{{split}}/texts_{{caption}}.parquet",
+    log:
+        f"{LOGS}/embed_texts/{{model}}-{{split}}-{{caption}}.log",
+    benchmark:
+        f"{RES}/benchmarks/embed_texts/{{model}}-{{split}}-{{caption}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["resources"]["embed_mem_mb"],
+        runtime=30,
+        gpu=config["resources"]["gpu"],
+    params:
+        embed=config["embed"],
+    script:
+        "../scripts/embed.py"

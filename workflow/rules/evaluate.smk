@@ -1,0 +1,64 @@
+# Retrieval evaluation per model x caption, then one comparison across models with baselines.
+
+
+rule evaluate:
+    input:
+        images=f"{RES}/embed/{{model}}/{EVAL_SPLIT}/images.npy",
+        image_ids=f"{RES}/embed/{{model}}/{EVAL_SPLIT}/images.parquet",
+        texts=f"{RES}/embed/{{model}}/{EVAL_SPLIT}/texts_{{caption}}.npy",
+        text_ids=f"{RES}/embed/{{model}}/{EVAL_SPLIT}/texts_{{caption}}.parquet",
+    output:
+        result=f"{RES}/eval/{{model}}/{{caption}}.json",
+    log:
+        f"{LOGS}/evaluate/{{model}}-{{caption}}.log",
+    benchmark:
+        f"{RES}/benchmarks/evaluate/{{model}}-{{caption}}.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        eval=config["eval"],
+        seed=config["seed"],
+        split=EVAL_SPLIT,
+        model=lambda wc: wc.model,
+        caption=lambda wc: wc.caption,
+    script:
+        "../scripts/evaluate.py"
+
+
+rule compare:
+    input:
+        results=[f"{RES}/eval/{m}/{c}.json" for m, c in eval_pairs()],
+        observations=f"{RES}/dataset/observations.parquet",
+        proposals=f"{RES}/dataset/proposals.parquet",
+    output:
+        json=f"{RES}/eval/retrieval.json",
+        table=report(
+            f"{RES}/eval/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Retrieval",
+        ),
+        curves=report(
+            f"{RES}/eval/retrieval_curves.png",
+            caption="../report/curves.rst",
+            category="Retrieval",
+        ),
+    log:
+        f"{LOGS}/compare/all.log",
+    benchmark:
+        f"{RES}/benchmarks/compare/all.tsv"
+    conda:
+        "../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        eval=config["eval"],
+        seed=config["seed"],
+        split=EVAL_SPLIT,
+    script:
+        "../scripts/evaluate.py"
