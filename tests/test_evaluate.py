@@ -65,8 +65,10 @@ def test_oracle_ceiling_uses_class_and_attributes():
                           "gt_attrs": ['{"k": 1}', '{"k": 2}', '{"k": 1}']})
     res = evaluate.oracle(imgs, props, {"recall_at": [1], "n_boot": 0})
     assert res["image_to_text"]["recall_at"]["1"] == 1.0
-    # two proposals sharing class and attributes tie: expected rank 1.5
+    # two proposals sharing class and attributes tie: random tie-breaking puts the true one first about half
+    # the time, never below rank 2
     props2 = props.assign(gt_attrs=['{"k": 1}', '{"k": 1}', '{"k": 1}'])
-    imgs2 = imgs.assign(gt_attrs='{"k": 1}')
-    res2 = evaluate.oracle(imgs2, props2, {"recall_at": [1], "n_boot": 0})
-    assert res2["image_to_text"]["mean_rank"] == pytest.approx((1.5 * 3 + 1) / 4)
+    imgs2 = pd.DataFrame({"proposal_id": ["a", "b"] * 200, "gt_class": "x", "gt_attrs": '{"k": 1}'})
+    res2 = evaluate.oracle(imgs2, props2, {"recall_at": [1, 2], "n_boot": 0})
+    assert 0.4 < res2["image_to_text"]["recall_at"]["1"] < 0.6
+    assert res2["image_to_text"]["recall_at"]["2"] == 1.0

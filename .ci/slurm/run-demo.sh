@@ -16,7 +16,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 CONFIGFILE="${1:-tests/configs/micro.yaml}"
-SNAKEFILE="${SKYTEXT_CI_SNAKEFILE:-workflow/Snakefile}"
+SNAKEFILE="${SKYTEXT_CI_SNAKEFILE:-Snakefile}"
 PY="${SKYTEXT_PYTHON:-$REPO/.venv/bin/python}"
 SNAKEMAKE="$(dirname "$PY")/snakemake"
 export PATH="$(dirname "$PY"):$PATH"   # jobs inherit this PATH (sbatch --export=ALL): the venv, no conda

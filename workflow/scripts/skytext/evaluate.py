@@ -4,7 +4,8 @@ Conventions (stated in every result): candidates are de-duplicated per proposal 
 one abstract, so image->text ranks each image's proposal text among the *unique* texts of the split, and
 text->image ranks all images of the split for each text, counting the best-ranked image of its proposal.
 Top-k % accuracy counts a query when its rank <= ceil(k/100 * n_candidates). Ties with the true partner are
-resolved optimistically for models (continuous scores almost never tie) and by the mean for the oracle.
+resolved optimistically for models (continuous scores almost never tie) and by a seeded random draw for
+the oracle.
 """
 
 from __future__ import annotations
@@ -69,14 +70,21 @@ def oracle_scores(a_class, a_attrs, b_class, b_attrs) -> np.ndarray:
     return s
 
 
-def _mean_rank(scores: np.ndarray, target_sets: list[np.ndarray]) -> np.ndarray:
-    """Expected rank of the best true candidate under random tie-breaking (brute force; small inputs)."""
-    ranks = np.empty(len(scores))
+def _tiebroken_rank(scores: np.ndarray, target_sets: list[np.ndarray], seed: int) -> np.ndarray:
+    """Rank of the best true candidate, ties broken by a seeded random draw (brute force; small inputs).
+
+    Recall@1 and top-k % then read as one draw of an oracle that cannot tell tied candidates apart; an
+    expected (mean) rank would instead make every tie miss Recall@1.
+    """
+    rng = np.random.default_rng(seed)
+    jitter = rng.random(scores.shape) * 1e-3  # below the smallest score step (1)
+    s = scores + jitter
+    ranks = np.empty(len(s), dtype=np.int64)
     for q, ts in enumerate(target_sets):
-        best = scores[q, ts].max()
-        above = (scores[q] > best).sum()
-        tied_other = (scores[q] == best).sum() - (scores[q, ts] == best).sum()
-        ranks[q] = 1 + above + tied_other / (1 + (scores[q, ts] == best).sum())
+        best = s[q, ts].max()
+        others = np.ones(s.shape[1], bool)
+        others[ts] = False
+        ranks[q] = 1 + int((s[q, others] > best).sum())
     return ranks
 
 
@@ -87,8 +95,8 @@ def oracle(images: pd.DataFrame, proposals: pd.DataFrame, cfg: dict, seed: int =
     props = proposals[proposals["proposal_id"].isin(set(images["proposal_id"]))].reset_index(drop=True)
     text_of_image, images_of_text = pair_targets(images["proposal_id"].astype(str).tolist(), props["proposal_id"].astype(str).tolist())
     s = oracle_scores(images["gt_class"], images["gt_attrs"], props["gt_class"], props["gt_attrs"])
-    i2t = _mean_rank(s, [np.asarray([t]) for t in text_of_image])
-    t2i = _mean_rank(s.T, images_of_text)
+    i2t = _tiebroken_rank(s, [np.asarray([t]) for t in text_of_image], seed)
+    t2i = _tiebroken_rank(s.T, images_of_text, seed + 1)
     return evaluate_ranks(i2t, t2i, len(props), len(images), cfg, seed)
 
 

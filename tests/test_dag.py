@@ -1,0 +1,51 @@
+"""The DAG itself: a dry run of the default config, and the whole pipeline on a micro demo."""
+
+import json
+import re
+
+import pytest
+
+from conftest import run_snakemake
+
+
+def test_default_config_plans(workflow_copy):
+    proc = run_snakemake(workflow_copy, "-n")
+    out = proc.stdout
+    assert re.search(r"^train\s+2$", out, re.M)  # full + shuffled on abstracts
+    assert re.search(r"^demo_observations\s+2$", out, re.M)  # one job per shard, not per observation
+    assert re.search(r"^compare\s+1$", out, re.M)
+
+
+def test_lint_is_clean(workflow_copy):
+    proc = run_snakemake(workflow_copy, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.e2e
+def test_micro_demo_end_to_end(workflow_copy):
+    run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml")
+    res = json.loads((workflow_copy / "results/demo/eval/retrieval.json").read_text())["results"]
+    assert {"base/abstract", "full-abstract/abstract", "shuffled-abstract/abstract", "random", "oracle"} <= set(res)
+    for name, r in res.items():
+        for direction in ("image_to_text", "text_to_image"):
+            curve = r[direction]["topk_percent"]["accuracy"]
+            assert len(curve) == 100 and curve[-1] == pytest.approx(1.0)
+            assert all(a <= b + 1e-12 for a, b in zip(curve, curve[1:]))  # monotone in k
+    assert res["oracle"]["image_to_text"]["top10pct"] >= res["full-abstract/abstract"]["image_to_text"]["top10pct"] - 0.05
+    # the micro run is too short to learn much, but it must not be worse than chance by a wide margin
+    assert res["full-abstract/abstract"]["image_to_text"]["top10pct"] > 0.5 * res["random"]["image_to_text"]["top10pct"]
+    for rel in ("results/demo/eval/comparison.csv", "results/demo/eval/retrieval_curves.png",
+                "results/demo/models/full-abstract/training_curves.png", "results/demo/dataset/rejects.parquet"):
+        assert (workflow_copy / rel).stat().st_size > 0
+    # a rerun does nothing; deleting one evaluation redoes only that rule and what depends on it
+    proc = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    (workflow_copy / "results/demo/eval/base/abstract.json").unlink()
+    proc = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "-n")
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert jobs.get("evaluate") == "1" and "train" not in jobs and "embed_images" not in jobs
+    # the report builds into one HTML file
+    run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "--report", "report.html")
+    html = (workflow_copy / "report.html").read_text(errors="ignore")
+    assert "retrieval_curves.png" in html
