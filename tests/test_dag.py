@@ -10,7 +10,7 @@ from conftest import run_snakemake
 
 def test_default_config_plans(workflow_copy):
     proc = run_snakemake(workflow_copy, "-n")
-    out = proc.stdout
+    out = proc.stdout + proc.stderr
     assert re.search(r"^train\s+2$", out, re.M)  # full + shuffled on abstracts
     assert re.search(r"^demo_observations\s+2$", out, re.M)  # one job per shard, not per observation
     assert re.search(r"^compare\s+1$", out, re.M)
@@ -43,7 +43,7 @@ def test_micro_demo_end_to_end(workflow_copy):
     assert "Nothing to be done" in proc.stdout + proc.stderr
     (workflow_copy / "results/demo/eval/base/abstract.json").unlink()
     proc = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "-n")
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, re.M))
     assert jobs.get("evaluate") == "1" and "train" not in jobs and "embed_images" not in jobs
     # the report builds into one HTML file
     run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "--report", "report.html")

@@ -72,3 +72,17 @@ def test_oracle_ceiling_uses_class_and_attributes():
     res2 = evaluate.oracle(imgs2, props2, {"recall_at": [1, 2], "n_boot": 0})
     assert 0.4 < res2["image_to_text"]["recall_at"]["1"] < 0.6
     assert res2["image_to_text"]["recall_at"]["2"] == 1.0
+
+
+def test_description_accuracy_and_pair_similarities():
+    from skytext import explore
+
+    phrases = ["spiral galaxies", "globular clusters", "comets"]
+    emb = np.eye(3, dtype=np.float32)
+    img = np.array([[1, 0, 0], [0, 1, 0], [0, 0.2, 1]], dtype=np.float32)
+    meta = pd.DataFrame({"obs_id": ["a", "b", "c"], "gt_class": ["spiral", "globular", "globular"]})
+    top = explore.describe(img, meta, phrases, emb, k=2)
+    acc = explore.class_accuracy(top, len(phrases))
+    assert acc["top1"] == pytest.approx(2 / 3) and acc["top5"] == pytest.approx(1.0)
+    true, shuffled = explore.pair_similarities(np.eye(3, dtype=np.float32), ["1", "2", "3"], np.eye(3, dtype=np.float32), ["1", "2", "3"])
+    assert np.allclose(true, 1) and np.allclose(shuffled, 0)

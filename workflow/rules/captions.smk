@@ -1,13 +1,6 @@
 # Caption types (abstract, title, summary): one table each, keyed by text_id.
 
 
-def caption_inputs(wildcards):
-    inputs = {"proposals": f"{RES}/dataset/proposals.parquet"}
-    if wildcards.caption == "summary":
-        inputs["summaries"] = f"{RES}/llm/summaries.parquet"
-    return inputs
-
-
 rule captions:
     input:
         unpack(caption_inputs),

@@ -48,9 +48,27 @@ def eval_pairs():
     return pairs + [(m, model_caption(m)) for m in TRAINED]
 
 
+def caption_inputs(wildcards):
+    inputs = {"proposals": f"{RES}/dataset/proposals.parquet"}
+    if wildcards.caption == "summary":
+        inputs["summaries"] = f"{RES}/llm/summaries.parquet"
+    return inputs
+
+
+def model_inputs(wildcards):
+    spec = f"{RES}/models/{wildcards.model}/model.json"
+    if wildcards.model == "base":
+        return {"spec": spec}
+    return {"spec": spec, "weights": f"{RES}/models/{wildcards.model}/model.pt"}
+
+
 def all_targets():
-    return [
-        f"{RES}/eval/retrieval.json",
-        f"{RES}/eval/comparison.csv",
-        f"{RES}/eval/retrieval_curves.png",
-    ] + [f"{RES}/models/{m}/training_curves.png" for m in TRAINED]
+    return (
+        [
+            f"{RES}/eval/retrieval.json",
+            f"{RES}/eval/comparison.csv",
+            f"{RES}/eval/retrieval_curves.png",
+        ]
+        + [f"{RES}/models/{m}/training_curves.png" for m in TRAINED]
+        + [f"{RES}/explore/{m}/summary.json" for m in MODELS]
+    )

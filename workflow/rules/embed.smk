@@ -1,13 +1,6 @@
 # Embeddings of the val/test observations and captions, per model (aligned ids beside each array).
 
 
-def model_inputs(wildcards):
-    spec = f"{RES}/models/{wildcards.model}/model.json"
-    if wildcards.model == "base":
-        return {"spec": spec}
-    return {"spec": spec, "weights": f"{RES}/models/{wildcards.model}/model.pt"}
-
-
 rule embed_images:
     input:
         unpack(model_inputs),

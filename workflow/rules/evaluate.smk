@@ -62,3 +62,44 @@ rule compare:
         split=EVAL_SPLIT,
     script:
         "../scripts/evaluate.py"
+
+
+rule explore:
+    input:
+        unpack(model_inputs),
+        images=f"{RES}/embed/{{model}}/{EVAL_SPLIT}/images.npy",
+        image_ids=f"{RES}/embed/{{model}}/{EVAL_SPLIT}/images.parquet",
+        texts=lambda wc: f"{RES}/embed/{wc.model}/{EVAL_SPLIT}/texts_{model_caption(wc.model) or CAPTIONS[0]}.npy",
+        text_ids=lambda wc: f"{RES}/embed/{wc.model}/{EVAL_SPLIT}/texts_{model_caption(wc.model) or CAPTIONS[0]}.parquet",
+        descriptions="resources/vocab/descriptions.txt",
+        queries="resources/vocab/queries.txt",
+    output:
+        descriptions=f"{RES}/explore/{{model}}/descriptions.csv",
+        summary=f"{RES}/explore/{{model}}/summary.json",
+        gallery=report(
+            f"{RES}/explore/{{model}}/gallery.png",
+            caption="../report/gallery.rst",
+            category="Exploration",
+            labels={"model": "{model}", "figure": "query gallery"},
+        ),
+        histogram=report(
+            f"{RES}/explore/{{model}}/similarities.png",
+            caption="../report/similarities.rst",
+            category="Exploration",
+            labels={"model": "{model}", "figure": "true vs shuffled similarities"},
+        ),
+    log:
+        f"{LOGS}/explore/{{model}}.log",
+    benchmark:
+        f"{RES}/benchmarks/explore/{{model}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        seed=config["seed"],
+        model=lambda wc: wc.model,
+    script:
+        "../scripts/explore.py"
