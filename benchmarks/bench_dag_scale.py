@@ -50,7 +50,7 @@ def dry_run(work: Path, configfile: Path, n_proposals: int, shards: int | None) 
     ovr.write_text(yaml.safe_dump(override))
     cmd = [
         str(SNAKEMAKE), "-n", "--workflow-profile", "none", "--cores", "1",
-        "--snakefile", "workflow/Snakefile", "--configfile", str(configfile), str(ovr),
+        "--snakefile", "Snakefile", "--configfile", str(configfile), str(ovr),
     ]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         for part in ("workflow", "resources"):  # a copy: no lock or .snakemake clash with a real run
             shutil.copytree(REPO / part, work / part, ignore=shutil.ignore_patterns("__pycache__"))
+        for part in ("Snakefile", "config.yaml"):
+            shutil.copy(REPO / part, work / part)
 
         def measure(n: int) -> tuple[float, int]:
             runs = [dry_run(work, configfile, n, args.shards) for _ in range(args.repeat)]
