@@ -43,6 +43,22 @@ def test_micro_demo_end_to_end(workflow_copy):
     for rel in ("results/demo/eval/comparison.csv", "results/demo/eval/retrieval_curves.png",
                 "results/demo/models/full-abstract/training_curves.png", "results/demo/dataset/rejects.parquet"):
         assert (workflow_copy / rel).stat().st_size > 0
+    # the headline number agrees with a brute-force recomputation from the saved embeddings
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    emb = workflow_copy / "results/demo/embed/full-abstract/test"
+    img, txt = np.load(emb / "images.npy").astype(np.float64), np.load(emb / "texts_abstract.npy").astype(np.float64)
+    img_p = pd.read_parquet(emb / "images.parquet")["proposal_id"].tolist()
+    txt_p = pd.read_parquet(emb / "texts_abstract.parquet")["proposal_id"].tolist()
+    hits = 0
+    for i, p in enumerate(img_p):
+        s = [float(img[i] @ txt[j]) for j in range(len(txt_p))]
+        true = s[txt_p.index(p)]
+        hits += (1 + sum(x > true for x in s)) <= math.ceil(0.1 * len(txt_p))
+    assert res["full-abstract/abstract"]["image_to_text"]["top10pct"] == pytest.approx(hits / len(img_p))
     # a rerun does nothing; deleting one evaluation redoes only that rule and what depends on it
     proc = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
