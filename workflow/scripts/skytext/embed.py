@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
 from .data import ImageSet, SentenceFitter, normalize
-from .models import pick_device
+from .models import autocast, pick_device
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def embed_images(model, preprocess: dict, paths: list[str], batch_size: int = 256, workers: int = 0,
@@ -29,7 +23,7 @@ def embed_images(model, preprocess: dict, paths: list[str], batch_size: int = 25
     with torch.inference_mode():
         for x, _ in tqdm(loader, desc="embed images", mininterval=10):
             x = normalize(x.to(device, non_blocking=True), preprocess["mean"], preprocess["std"])
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 out.append(model.encode_image(x).float().cpu())
     dim = model.encode_text(torch.zeros(1, 1, dtype=torch.long, device=device)).shape[-1] if not out else None
     feats = torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
@@ -45,7 +39,7 @@ def embed_texts(model, tokenizer, texts: list[str], batch_size: int = 256, devic
     out = []
     with torch.inference_mode():
         for s in range(0, len(fitted), batch_size):
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 out.append(model.encode_text(tokenizer(fitted[s : s + batch_size]).to(device)).float().cpu())
     return torch.cat(out).numpy().astype(dtype) if out else np.zeros((0, 0), dtype)
 

@@ -14,6 +14,7 @@ A :class:`SkyClip` wraps the open_clip model for the training *modes*:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -181,3 +182,10 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """bf16 autocast on CUDA for ``auto``/``bf16``, bf16 on CPU only when asked; otherwise full precision."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

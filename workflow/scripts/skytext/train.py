@@ -9,7 +9,6 @@ and loaded with ``torch.load(weights_only=True)``; the best weights by validatio
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -24,7 +23,7 @@ import torch
 
 from .data import ImageSet, SentenceFitter, augment, normalize, resize
 from .loss import clip_loss
-from .models import ModelSpec, SkyClip, build, pick_device
+from .models import ModelSpec, SkyClip, autocast, build, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +114,6 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return 1.0
 
 
-def _autocast(device: torch.device, precision: str):
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if use_bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -158,7 +152,7 @@ def evaluate(model: SkyClip, images: torch.Tensor, groups: np.ndarray, texts: li
     feats_i, feats_t = [], []
     for s in range(0, len(images), batch):
         x = normalize(resize(images[s : s + batch].to(device), size), preprocess["mean"], preprocess["std"])
-        with _autocast(device, precision):
+        with autocast(device, precision):
             feats_i.append(model.encode_image(x).float())
             feats_t.append(model.encode_text(_tokens(tokenizer, texts[s : s + batch], device)).float())
     fi, ft = torch.cat(feats_i), torch.cat(feats_t)
@@ -248,17 +242,17 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
         g = torch.as_tensor(groups[idx], device=device)
         opt.zero_grad(set_to_none=True)
         if cfg.accum_steps == 1:
-            with _autocast(device, cfg.precision):
+            with autocast(device, cfg.precision):
                 fi, ft, scale = model(x, tok)
             loss = clip_loss(fi, ft, scale, g)
             loss.backward()
         else:  # open_clip-style: cache all features, then recompute one micro-batch at a time with grad
             chunks = [slice(s, s + micro) for s in range(0, len(idx), micro)]
-            with torch.no_grad(), _autocast(device, cfg.precision):
+            with torch.no_grad(), autocast(device, cfg.precision):
                 cache_i = [model.encode_image(x[c]) for c in chunks]
                 cache_t = [model.encode_text(tok[c]) for c in chunks]
             for j, c in enumerate(chunks):
-                with _autocast(device, cfg.precision):
+                with autocast(device, cfg.precision):
                     fi_j, ft_j = model.encode_image(x[c]), model.encode_text(tok[c])
                 fi = torch.cat(cache_i[:j] + [fi_j] + cache_i[j + 1 :])
                 ft = torch.cat(cache_t[:j] + [ft_j] + cache_t[j + 1 :])
