@@ -1,12 +1,13 @@
 """End to end: `snakemake --config source=hst` against the MAST replay server, up to the dataset rule."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from conftest import copy_workflow
 
 from fakes.mast_replay import ReplayServer
 
@@ -21,11 +22,7 @@ pytestmark = [
 
 
 def test_hst_source_runs_to_the_dataset_against_the_replay_server(tmp_path):
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("workflow", "resources"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(tmp_path)
     server = ReplayServer(abstracts=ABSTRACTS).start()
     server.faults["hst_13495_02_acs_wfc_total_jc8m02_drc.jpg"] = ["503", "truncate"]
     try:

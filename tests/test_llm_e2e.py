@@ -2,13 +2,14 @@
 the OpenAI-compatible stub on 127.0.0.1."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from conftest import copy_workflow
 
 from fakes.openai_stub import OpenAIStub
 
@@ -40,10 +41,7 @@ llm:
 
 
 def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path):
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("workflow", "resources"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(tmp_path)
     server = OpenAIStub(api_key=KEY).start()
     server.faults["*"] = ["429", "500", "drop"]
     try:
@@ -90,10 +88,7 @@ llm:
 
 
 def test_whole_dag_with_summaries_reports_both_caption_types(tmp_path):
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("workflow", "resources"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(tmp_path)
     server = OpenAIStub(api_key=KEY).start()
     try:
         (tmp_path / "whole.yaml").write_text(WHOLE.format(url=server.url))

@@ -235,7 +235,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
     while step < cfg.steps:
         gen = step_generator(cfg.seed, step)
         idx = batch_indices(step, len(pids), cfg.batch_size, cfg.seed)
-        x = augment(images.get(idx).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale) if (cfg.rot90 or cfg.flip or cfg.crop_scale != (1.0, 1.0)) else resize(images.get(idx).to(device), size)
+        x = augment(images.get(idx).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale)
         x = normalize(x, preprocess["mean"], preprocess["std"])
         texts = [fitter.sample(captions[pids[i]], gen) if cfg.sentence_sample else fitter.leading(captions[pids[i]]) for i in idx]
         tok = _tokens(tokenizer, texts, device)
