@@ -11,7 +11,8 @@ from conftest import run_snakemake
 def test_default_config_plans(workflow_copy):
     proc = run_snakemake(workflow_copy, "-n")
     out = proc.stdout + proc.stderr
-    assert re.search(r"^train\s+2$", out, re.M)  # full + shuffled on abstracts
+    assert re.search(r"^train\s+3$", out, re.M)  # full, head and shuffled on abstracts
+    assert re.search(r"^embed_image_part\s+4$", out, re.M)  # (base + 3 trained) x 1 part, test split only
     assert re.search(r"^demo_observations\s+2$", out, re.M)  # one job per shard, not per observation
     assert re.search(r"^compare\s+1$", out, re.M)
 

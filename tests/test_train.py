@@ -124,10 +124,54 @@ def test_head_mode_trains_only_the_heads(tiny_data):
     assert any(not torch.equal(v, trained[k]) for k, v in base.state_dict().items() if "head" in k)
 
 
-def test_gradient_accumulation_runs(tiny_data):
+def _weights_close(a, b, atol):
+    wa, wb = load_state_dict(a), load_state_dict(b)
+    assert wa.keys() == wb.keys()
+    worst = max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+    assert worst < atol, worst
+
+
+def test_gradient_accumulation_equals_the_whole_batch(tiny_data):
+    """Micro-batches with cached features give the whole batch's gradient (logit scale included)."""
     tmp, tr, va, caps = tiny_data
-    m = _train(tmp, tr, va, caps, "acc", accum=2)
-    assert len(m) == 8 and np.isfinite(m["train_loss"]).all()
+    whole = _train(tmp, tr, va, caps, "acc1")
+    acc = _train(tmp, tr, va, caps, "acc2", accum=2)
+    assert len(acc) == 8
+    np.testing.assert_allclose(acc["train_loss"], whole["train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(acc["logit_scale"], whole["logit_scale"], rtol=1e-5)
+    _weights_close(tmp / "acc1.pt", tmp / "acc2.pt", atol=1e-4)
+
+
+def test_torchrun_ddp_with_two_cpu_processes_equals_one_process(tiny_data):
+    """Two ranks under torchrun (gloo, CPU), each with half of every batch, train the same model as one."""
+    from skytext import launch
+
+    tmp, tr, va, caps = tiny_data
+    obs = pd.concat([tr.assign(split="train"), va.assign(split="val")])
+    obs.to_parquet(tmp / "ddp_obs.parquet")
+    pd.DataFrame({"proposal_id": list(caps), "text": list(caps.values())}).to_parquet(tmp / "ddp_caps.parquet")
+    spec = ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode="full", caption="abstract")
+    results = {}
+    for n, accum in ((1, 1), (2, 1), (2, 2)):
+        cfg = train.TrainConfig(steps=6, batch_size=8, accum_steps=accum, eval_every=3, checkpoint_every=3,
+                                warmup_steps=2)
+        name = f"ddp{n}x{accum}"
+        job = launch.make_job(spec, cfg, tmp / "ddp_obs.parquet", tmp / "ddp_caps.parquet", tmp / f"{name}.pt",
+                              tmp / f"{name}.csv", tmp / f"ckpt_{name}")
+        launch.run(job, processes=n, threads=2)
+        results[name] = pd.read_csv(tmp / f"{name}.csv")
+    assert (tmp / "ckpt_ddp2x1" / "job.json").exists()  # really went through torchrun
+    for name in ("ddp2x1", "ddp2x2"):
+        np.testing.assert_allclose(results[name]["train_loss"], results["ddp1x1"]["train_loss"], rtol=1e-4)
+        np.testing.assert_allclose(results[name]["val_loss"].dropna(), results["ddp1x1"]["val_loss"].dropna(), rtol=1e-4)
+        _weights_close(tmp / "ddp1x1.pt", tmp / f"{name}.pt", atol=1e-4)
+
+
+def test_batch_that_does_not_split_over_processes_is_a_one_line_error():
+    from skytext.distributed import World
+
+    with pytest.raises(ValueError, match="batch of 9 does not split evenly over 2"):
+        World(rank=0, size=2).part(9)
 
 
 def test_shuffled_control_permutes_captions():

@@ -26,12 +26,14 @@ SHARDS = [str(i) for i in range(config["shards"])]
 CAPTIONS = list(config["captions"])
 SPLITS = ["val", "test"]
 EVAL_SPLIT = config["eval"]["split"]
+EMBED_SHARDS = [str(i) for i in range(config["embed"]["shards"])]
 TRAINED = [f"{mode}-{cap}" for cap in CAPTIONS for mode in config["train"]["modes"]]
 MODELS = ["base"] + TRAINED
 
 
 wildcard_constraints:
     shard=r"\d+",
+    part=r"\d+",
     split="|".join(SPLITS),
     caption="|".join(CAPTIONS),
     model="|".join(MODELS),

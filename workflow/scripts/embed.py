@@ -1,11 +1,9 @@
-"""Entry script for the embed_images and embed_texts rules."""
-
-import shutil
+"""Entry script for the embed_image_part and embed_texts rules."""
 
 import numpy as np
 import pandas as pd
 
-from skytext.embed import embed_images, embed_texts
+from skytext.embed import embed_images, embed_texts, part_rows
 from skytext.models import load_for_inference, pick_device
 from skytext.smk import log_to, threads_for_torch
 
@@ -24,12 +22,11 @@ def main(input, output, params, wildcards, threads) -> None:
         caps[["text_id", "proposal_id"]].to_parquet(output["ids"], index=False)
     else:
         obs = pd.read_parquet(input["observations"])
-        obs = obs[obs["split"] == wildcards["split"]]
+        obs = part_rows(obs[obs["split"] == wildcards["split"]], int(wildcards["part"]), params["parts"])
         emb = embed_images(model, preprocess, obs["path"].tolist(), e["batch_size"], e["workers"], device, e["precision"], e["dtype"])
         np.save(output["embeddings"], emb)
         cols = [c for c in ("obs_id", "proposal_id", "path", "gt_class", "gt_attrs") if c in obs.columns]
         obs[cols].to_parquet(output["ids"], index=False)
-        shutil.copyfile(input["spec"], output["spec"])
     print(f"embedded {emb.shape[0]} rows of dimension {emb.shape[1] if emb.ndim == 2 else 0}")
 
 

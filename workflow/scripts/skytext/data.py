@@ -81,21 +81,28 @@ def augment(
     rot90: bool = True,
     flip: bool = True,
     crop_scale: tuple[float, float] = (0.75, 1.0),
+    rows: slice | None = None,
+    total: int | None = None,
 ) -> torch.Tensor:
     """Random 90-degree rotation, flip and square crop of each image, resampled to ``out_size``.
 
     One affine grid per image, so every image gets its own draw; the draws come from ``generator`` only
-    (seeded per step by the caller), which keeps training reproducible and resumable.
+    (seeded per step by the caller), which keeps training reproducible and resumable. When ``images`` are
+    the ``rows`` of a batch of ``total`` (one rank's share), draws are made for the whole batch and the
+    share's are used, so an image is augmented the same whichever rank holds it.
     """
     b = images.shape[0]
-    u = torch.rand((b, 4), generator=generator)
-    k = (u[:, 0] * 4).floor() if rot90 else torch.zeros(b)
+    total = b if total is None else total
+    rows = slice(0, b) if rows is None else rows
+    u = torch.rand((total, 4), generator=generator)
+    k = (u[:, 0] * 4).floor() if rot90 else torch.zeros(total)
     angle = k * (math.pi / 2)
     sx = torch.where((u[:, 1] < 0.5) & torch.tensor(flip), -1.0, 1.0)
     lo, hi = crop_scale
     s = lo + (hi - lo) * u[:, 2]
     free = 1.0 - s
-    t = torch.rand((b, 2), generator=generator) * 2 * free[:, None] - free[:, None]
+    t = torch.rand((total, 2), generator=generator) * 2 * free[:, None] - free[:, None]
+    k, angle, sx, s, t = k[rows], angle[rows], sx[rows], s[rows], t[rows]
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.zeros((b, 2, 3))
     theta[:, 0, 0] = s * cos * sx

@@ -9,6 +9,7 @@ and loaded with ``torch.load(weights_only=True)``; the best weights by validatio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ import torch
 
 from .data import ImageSet, SentenceFitter, augment, normalize, resize
 from .loss import clip_loss
+from .distributed import World, local_device, wrap
 from .models import ModelSpec, SkyClip, autocast, build, pick_device
 
 log = logging.getLogger(__name__)
@@ -174,15 +176,18 @@ def evaluate(model: SkyClip, images: torch.Tensor, groups: np.ndarray, texts: li
 
 def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: pd.DataFrame,
           captions: dict[str, str], out_weights: str, out_metrics: str, ckpt_dir: str,
-          stop_after: int | None = None) -> pd.DataFrame:
+          stop_after: int | None = None, world: World | None = None) -> pd.DataFrame:
     """Train and write the best weights to ``out_weights`` and the history to ``out_metrics`` (CSV).
 
     ``train_obs``/``val_obs`` need ``path`` and ``proposal_id``; ``captions`` maps proposal_id -> text.
     ``stop_after`` stops (as if killed) after that many steps of this call -- for tests of resume.
+    ``world`` is this process's place among data-parallel ranks (see :mod:`skytext.distributed`); only the
+    main rank evaluates and writes checkpoints and outputs.
     """
     from tqdm import tqdm
 
-    device = pick_device(cfg.device)
+    world = world or World()
+    device = local_device(world, pick_device(cfg.device))
     torch.manual_seed(cfg.seed)
     model, preprocess, tokenizer = build(spec)
     model.to(device).train()
@@ -199,8 +204,10 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
     groups = np.asarray([codes[p] for p in pids])
     load_size = max(size, int(round(size / max(cfg.crop_scale[0], 1e-3))))
     images = _Images(train_obs["path"].tolist(), load_size, cfg.cache_images_mb, cfg.workers)
-    val_images = ImageSet(val_obs["path"].tolist(), size)
-    val_x = torch.stack([val_images[i][0] for i in range(len(val_images))]) if len(val_images) else None
+    val_x = None
+    if world.is_main:
+        val_images = ImageSet(val_obs["path"].tolist(), size)
+        val_x = torch.stack([val_images[i][0] for i in range(len(val_images))]) if len(val_images) else None
     val_groups = np.asarray([codes[p] for p in val_obs["proposal_id"].astype(str)])
     val_texts = [fitter.leading(captions[p]) for p in val_obs["proposal_id"].astype(str)]
 
@@ -222,42 +229,53 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
             log.info("resumed from %s at step %d", last, step)
         else:
             log.info("ignoring checkpoint %s: it belongs to another configuration", last)
-    if not (ckpt_dir / "best.pt").exists() and step == 0:
+    if world.is_main and not (ckpt_dir / "best.pt").exists() and step == 0:
         _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
+    net = wrap(model, world, device)
 
     def checkpoint():
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                      "step": step, "history": history, "best": best, "fingerprint": fingerprint}, last)
+        if world.is_main:
+            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                          "step": step, "history": history, "best": best, "fingerprint": fingerprint}, last)
 
-    micro = math.ceil(cfg.batch_size / cfg.accum_steps)
+    mine = world.part(cfg.batch_size)
+    local = mine.stop - mine.start
+    if local % cfg.accum_steps:
+        raise ValueError(f"train.batch_size {cfg.batch_size} does not split into {cfg.accum_steps} equal micro-batches "
+                         f"on each of {world.size} processes")
+    micro = local // cfg.accum_steps
     done_here = 0
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {spec.mode}", mininterval=10)
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {spec.mode}", mininterval=10, disable=not world.is_main)
     while step < cfg.steps:
         gen = step_generator(cfg.seed, step)
         idx = batch_indices(step, len(pids), cfg.batch_size, cfg.seed)
-        x = augment(images.get(idx).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale)
+        x = augment(images.get(idx[mine]).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale,
+                    rows=mine, total=len(idx))
         x = normalize(x, preprocess["mean"], preprocess["std"])
         texts = [fitter.sample(captions[pids[i]], gen) if cfg.sentence_sample else fitter.leading(captions[pids[i]]) for i in idx]
-        tok = _tokens(tokenizer, texts, device)
+        tok = _tokens(tokenizer, texts[mine], device)
         g = torch.as_tensor(groups[idx], device=device)
         opt.zero_grad(set_to_none=True)
         if cfg.accum_steps == 1:
             with autocast(device, cfg.precision):
-                fi, ft, scale = model(x, tok)
-            loss = clip_loss(fi, ft, scale, g)
-            loss.backward()
+                fi, ft, scale = net(x, tok)
+            loss = clip_loss(world.gather(fi), world.gather(ft), world.shared(scale), g)
+            (loss * world.size).backward()
         else:  # open_clip-style: cache all features, then recompute one micro-batch at a time with grad
-            chunks = [slice(s, s + micro) for s in range(0, len(idx), micro)]
+            chunks = [slice(s, s + micro) for s in range(0, local, micro)]
             with torch.no_grad(), autocast(device, cfg.precision):
-                cache_i = [model.encode_image(x[c]) for c in chunks]
-                cache_t = [model.encode_text(tok[c]) for c in chunks]
+                cache_i = world.gather(torch.cat([model.encode_image(x[c]) for c in chunks]))
+                cache_t = world.gather(torch.cat([model.encode_text(tok[c]) for c in chunks]))
             for j, c in enumerate(chunks):
-                with autocast(device, cfg.precision):
-                    fi_j, ft_j = model.encode_image(x[c]), model.encode_text(tok[c])
-                fi = torch.cat(cache_i[:j] + [fi_j] + cache_i[j + 1 :])
-                ft = torch.cat(cache_t[:j] + [ft_j] + cache_t[j + 1 :])
-                loss = clip_loss(fi, ft, model.logit_scale, g)
-                loss.backward()
+                sync = net.no_sync() if world.size > 1 and j < len(chunks) - 1 else contextlib.nullcontext()
+                with sync:
+                    with autocast(device, cfg.precision):
+                        fi_j, ft_j, scale = net(x[c], tok[c])
+                    at = slice(mine.start + c.start, mine.start + c.stop)
+                    fi = torch.cat([cache_i[: at.start], fi_j.to(cache_i.dtype), cache_i[at.stop :]])
+                    ft = torch.cat([cache_t[: at.start], ft_j.to(cache_t.dtype), cache_t[at.stop :]])
+                    loss = clip_loss(fi, ft, world.shared(scale, len(chunks)), g)
+                    (loss * world.size).backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
         opt.step()
@@ -282,10 +300,12 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
             bar.close()
             return pd.DataFrame(history)
     bar.close()
+    metrics = pd.DataFrame(history)
+    if not world.is_main:
+        return metrics
     use = ckpt_dir / ("best.pt" if (ckpt_dir / "best.pt").exists() and math.isfinite(best) else "last.pt")
     weights = torch.load(use, map_location="cpu", weights_only=True)
     weights = weights.get("model", weights) if "fingerprint" in weights else weights
     _atomic_save(weights, Path(out_weights))
-    metrics = pd.DataFrame(history)
     metrics.to_csv(out_metrics, index=False)
     return metrics
