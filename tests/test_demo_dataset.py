@@ -1,6 +1,5 @@
 """Demo sky generator, dataset gathering/splitting and captions, on tiny data."""
 
-import json
 
 import numpy as np
 import pandas as pd

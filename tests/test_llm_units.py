@@ -1,4 +1,5 @@
-"""Unit tests of the LLM layer's pure parts: schema, retry timing, messages, cache, cost, keywords, config."""
+"""Unit tests of the LLM layer's pure parts: schema, messages, cache, cost, keywords, config (retry timing and
+sharding: test_retry.py, test_sharding.py)."""
 
 import json
 import threading
@@ -8,12 +9,11 @@ import pytest
 
 from skytext.llm import check_config
 from skytext.llm.cache import Cache
-from skytext.llm.client import RetryPolicy, image_part, retry_after_s, user_message
+from skytext.llm.client import image_part, user_message
 from skytext.llm.cost import cost_report, estimate_cost
 from skytext.llm.keywords import keyword_summary, load_vocabulary
 from skytext.llm.prompt import load_prompt
 from skytext.llm.schema import SchemaViolation, parse_summary, response_format
-from skytext.llm.summarise import shard_of
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT / "resources" / "vocab" / "astro_terms.yaml"
@@ -45,20 +45,6 @@ def test_response_format_carries_the_strict_schema():
     rf = response_format("proposal_summary")
     assert rf["type"] == "json_schema" and rf["json_schema"]["strict"] is True
     assert rf["json_schema"]["schema"]["additionalProperties"] is False
-
-
-def test_retry_after_headers_are_read_in_all_three_forms():
-    assert retry_after_s({"retry-after-ms": "250"}) == 0.25
-    assert retry_after_s({"retry-after": "3"}) == 3.0
-    assert retry_after_s({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
-    assert retry_after_s({}) is None and retry_after_s({"retry-after": "soon"}) is None
-
-
-def test_the_server_wait_wins_over_backoff_and_backoff_is_capped():
-    p = RetryPolicy(max_retries=3, backoff_s=1.0, backoff_max_s=4.0, retry_after_max_s=30)
-    assert p.delay(0, retry_after=7.5) == 7.5
-    assert p.delay(0, retry_after=1000) == 30
-    assert all(0 <= p.delay(10) <= 4.0 for _ in range(50))
 
 
 def test_messages_carry_images_as_data_urls(tmp_path):
@@ -103,13 +89,6 @@ def test_cost_from_the_price_table():
     assert estimate_cost("other", 10, 10, prices) is None
     rep = cost_report("gpt-4o-mini", 400_000, 100_000, 1000, prices, factor=0.5)
     assert rep["cost_per_1000_abstracts_usd"] == pytest.approx(0.5 * (0.06 + 0.06))
-
-
-def test_shards_are_stable_and_cover_every_id():
-    ids = [str(i) for i in range(100)]
-    shards = [shard_of(i, 3) for i in ids]
-    assert set(shards) == {0, 1, 2} and shards == [shard_of(i, 3) for i in ids]
-    assert shard_of("12345", 2) == int("8cb2237d0679ca88db6464eac60da96345513964", 16) % 2
 
 
 def test_keywords_fill_the_schema_with_spelled_out_classes():

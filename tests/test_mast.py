@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -20,7 +19,8 @@ from fakes.mast_replay import DATA, ReplayServer
 from skytext.abstracts import decode_catalogue, parse_abstracts
 from skytext.contracts import OBSERVATIONS, REJECTS, conform, read_table
 from skytext.download import RetryPolicy, download_shard, fetch_text, run_shard, settings_from_config
-from skytext.mast import build_plan, select_products, shard_of
+from skytext.mast import build_plan, select_products
+from skytext.sharding import shard_of
 
 ABSTRACTS = Path(__file__).parent / "data" / "abstracts" / "abstracts.cat"
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -81,7 +81,7 @@ def test_discovery_selects_paperclip_previews(server, proposals):
     assert reasons["hst_13495_06_acs_wfc_total_jc8m06"] == "no_matching_preview"  # colour only
     assert reasons["hst_15354_03_wfc3_ir_f160w_idi603"] == "no_matching_preview"  # not a 'total'
     assert sorted(r for r, why in reasons.items() if why == "over_cap") != []
-    assert (plan["shard"] == plan["proposal_id"].map(lambda p: shard_of(p, 3))).all()
+    assert (plan["shard"] == plan["proposal_id"].map(lambda p: str(shard_of(p, 3)))).all()
     # same seed, same draw; the draw is without replacement
     again, _ = build_plan(hst_config(server.url), proposals, shards=3, seed=7)
     pd.testing.assert_frame_equal(plan, again)
@@ -105,13 +105,6 @@ def test_sampling_is_without_replacement_and_seeded():
     # reversing the archive's row order changes nothing
     plan_rev, _ = select_products(obs, prods.iloc[::-1], ProductRules(), 20, 0, 4)
     assert set(plan_rev["obs_id"]) == picks[0]
-
-
-def test_shard_of_is_stable_and_in_range():
-    assert shard_of("12345", 8) == shard_of("12345", 8)
-    ids = [str(i) for i in range(1000, 1400)]
-    counts = pd.Series([shard_of(i, 4) for i in ids]).value_counts()
-    assert set(counts.index) == {"0", "1", "2", "3"} and counts.min() > 50
 
 
 def _all_shards(server, proposals, tmp_path, hst, shards=3):
@@ -148,7 +141,9 @@ def test_fault_injected_run_loses_nothing_and_rerun_downloads_nothing(server, pr
     prods["stem"] = prods["productFilename"].str.rsplit("/", n=1).str[-1].str.rsplit(".", n=1).str[0]
     seen = set(obs["obs_id"]) | set(rej["record_id"])
     caom = json.loads((DATA / "observations.json").read_text())["data"]
-    for o in caom:
+    requested = {"15354", "5092", "5371", "13495"}  # hst_config's ids and the catalogue's cycle 20-21 proposal
+    assert {o["proposal_id"] for o in caom} > requested - {"5371"}
+    for o in (o for o in caom if o["proposal_id"] in requested):
         stems = set(prods.loc[prods["obs_id"] == o["obs_id"], "stem"])
         assert o["obs_id"] in seen or stems & seen, f"observation {o['obs_id']} lost"
     assert set(plan["obs_id"]) == set(obs["obs_id"]) | set(rej.loc[rej["record_type"] == "product", "record_id"])
@@ -253,3 +248,20 @@ def test_optional_fits_products_come_with_their_preview(server, proposals, tmp_p
     assert list(with_fits["obs_id"]) == ["hst_15354_01_acs_wfc_total_jdi601_drc"]
     assert Path(with_fits["fits_path"].iloc[0]).read_bytes().startswith(b"SIMPLE  =")
     assert rej.empty
+
+
+def test_fixtures_agree_with_each_other():
+    """make_fixtures.py's outputs: every listed file is served with its listed size, and every proposal with
+    a 'total' preview has an abstract in the larger catalogue, which extends the parser's fixture."""
+    prods = fixture_products()
+    served = prods[prods["productType"] != "AUXILIARY"]  # the recorded auxiliary rows are listed, never served
+    assert len(served) >= 40
+    for name, size in zip(served["productFilename"], served["size"]):
+        assert (DATA / "files" / name.rsplit("/", 1)[-1]).stat().st_size == size, name
+    caom = pd.DataFrame(json.loads((DATA / "observations.json").read_text())["data"])
+    with_previews = set(caom.loc[caom["obs_id"].isin(prods.loc[prods["productFilename"].str.contains("total.*jpg"),
+                                                              "obs_id"]), "proposal_id"].astype(str))
+    big = ABSTRACTS.with_name("abstracts_hst.cat")
+    catalogue = parse_abstracts(decode_catalogue(big.read_bytes()))[0]
+    assert len(with_previews) >= 14 and with_previews <= set(catalogue["proposal_id"])
+    assert big.read_bytes().startswith(ABSTRACTS.read_bytes())

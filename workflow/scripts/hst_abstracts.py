@@ -7,7 +7,7 @@ from skytext.smk import log_to
 
 
 def main(url: str, download: dict, out_proposals: str, out_rejects: str) -> None:
-    policy = RetryPolicy(download["timeout_s"], download["retries"], download["backoff_s"], download["backoff_max_s"])
+    policy = RetryPolicy.from_config(download)
     proposals, rejects = parse_abstracts(decode_catalogue(fetch_text(url, policy)))
     print(f"{len(proposals)} proposals, {len(rejects)} rejected records from {url}")
     write_table(proposals, out_proposals, PROPOSALS, "proposals")

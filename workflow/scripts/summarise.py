@@ -3,13 +3,14 @@
 import pandas as pd
 
 from skytext.contracts import PROPOSALS, conform
-from skytext.llm.summarise import shard_of, summarise_proposals, write_rejects, write_run, write_summaries
+from skytext.llm.summarise import summarise_proposals, write_rejects, write_run, write_summaries
+from skytext.sharding import in_shard
 from skytext.smk import log_to
 
 
 def main(proposals: str, shard: int, n_shards: int, llm: dict, prompt: str, vocab: str, out) -> None:
     props = conform(pd.read_parquet(proposals), PROPOSALS, proposals)
-    props = props[[shard_of(p, n_shards) == shard for p in props["proposal_id"]]]
+    props = props[in_shard(props["proposal_id"], shard, n_shards)]
     res = summarise_proposals(props, llm, prompt, vocab)
     print(f"shard {shard}/{n_shards}: {res.run['summarised']} summarised, {res.run['rejected']} rejected, "
           f"{res.run['calls']} calls, {res.run['cache_hits']} cache hits")

@@ -23,6 +23,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from .contracts import OBSERVATIONS, PROPOSALS, write_table
+from .sharding import in_shard
 
 # ---------------------------------------------------------------------------------------------------------
 # classes, their attributes and the words used for them
@@ -335,11 +336,6 @@ def _rng(seed: int, *keys) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def shard_of(key: str, n_shards: int) -> int:
-    """Stable shard of ``key`` (an id) among ``n_shards``."""
-    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % n_shards
-
-
 def proposals(cfg: DemoConfig) -> pd.DataFrame:
     """The demo's proposals table (contract PROPOSALS plus ground truth and the demo's plan columns)."""
     rows = []
@@ -381,7 +377,7 @@ def observations_for_shard(cfg: DemoConfig, shard: int, n_shards: int, image_dir
     image_dir = Path(image_dir)
     image_dir.mkdir(parents=True, exist_ok=True)
     props = proposals(cfg)
-    props = props[[shard_of(p, n_shards) == shard for p in props["proposal_id"]]]
+    props = props[in_shard(props["proposal_id"], shard, n_shards)]
     rows = []
     for p in tqdm(props.itertuples(index=False), total=len(props), desc=f"demo shard {shard}", mininterval=5):
         attrs = json.loads(p.gt_attrs)

@@ -4,13 +4,14 @@ One shard job calls :func:`download_shard` with its slice of the discovery plan.
 
 * at most ``workers`` downloads run at once (a thread pool; each thread has its own HTTP session);
 * every request has a timeout; 5xx/429 answers, timeouts, connection resets and truncated or undecodable
-  bodies are retried up to ``retries`` times with exponential backoff and full jitter;
+  bodies are retried up to ``retries`` times with exponential backoff and full jitter, or after the
+  server's ``Retry-After`` (:mod:`skytext.retry`);
 * a file counts as done only once it is verified (byte count against the archive's ``size`` where MAST
   gives one, and the image decodes) and written atomically (temporary name, then ``os.replace``), so a job
   killed midway leaves no half-written image behind and a rerun skips everything already stored;
 * a body that stays truncated/undecodable after all retries is kept in the quarantine folder with a
-  ``.reason`` note and listed in the rejects table; a rerun does not fetch it again (delete the quarantined
-  file to retry it). Network failures are not quarantined, so a rerun tries them again.
+  ``.reason`` note and listed in the rejects table; a rerun does not fetch it again (delete the ``.reason``
+  note to retry it). Network failures are not quarantined, so a rerun tries them again.
 
 Stored images: longest side resized to ``image_size`` (Lanczos, up or down, as PAPERCLIP), converted to one
 mode for the whole store (``RGB`` by default: what CLIP consumes, and colour composites keep their
@@ -22,9 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,37 +34,39 @@ import pandas as pd
 import requests
 from PIL import Image
 
+from skytext import retry
 from skytext.contracts import OBSERVATIONS, conform, empty, rejects_frame
+from skytext.retry import RETRYABLE_STATUS, retry_after_s
 from skytext.safepath import safe_join, safe_name
 
 log = logging.getLogger(__name__)
 STAGE = "hst_download"
 T = TypeVar("T")
 
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: per-request timeout, extra attempts, backoff base and cap (seconds)."""
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy(retry.RetryPolicy):
+    """How hard to try (:class:`skytext.retry.RetryPolicy`) plus the per-request timeout in seconds."""
 
     timeout_s: float = 60.0
-    retries: int = 5
-    backoff_s: float = 1.0
-    backoff_max_s: float = 60.0
 
-    def delay(self, attempt: int) -> float:
-        """Full-jitter exponential backoff before retry number ``attempt`` (0-based)."""
-        return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2**attempt))
+    @classmethod
+    def from_config(cls, download: dict) -> "RetryPolicy":
+        """From the config section ``hst.download`` (defaults filled in by the schema, or these); a server's
+        ``Retry-After`` is honoured up to the same cap as the backoff."""
+        cap = float(download.get("backoff_max_s", 60))
+        return cls(timeout_s=float(download.get("timeout_s", 60)), retries=int(download.get("retries", 5)),
+                   backoff_s=float(download.get("backoff_s", 1.0)), backoff_max_s=cap, retry_after_max_s=cap)
 
 
-class FetchError(Exception):
-    """A download that failed; ``reason`` is a short machine-friendly word, ``retryable`` says whether
-    trying again may help, ``body`` keeps the bytes of a corrupt answer for quarantine."""
+class FetchError(retry.Failure):
+    """A download that failed (:class:`skytext.retry.Failure`); ``body`` keeps the bytes of a corrupt
+    answer for quarantine."""
 
-    def __init__(self, reason: str, detail: str, retryable: bool, body: bytes | None = None):
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail, self.retryable, self.body = reason, detail, retryable, body
+    def __init__(self, reason: str, detail: str, retryable: bool, body: bytes | None = None,
+                 retry_after: float | None = None):
+        super().__init__(reason, detail, retryable, retry_after)
+        self.body = body
 
 
 def classify(exc: BaseException) -> FetchError:
@@ -74,7 +75,8 @@ def classify(exc: BaseException) -> FetchError:
         return exc
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
-        return FetchError(f"http_{code}", str(exc).splitlines()[0], code in RETRYABLE_STATUS)
+        return FetchError(f"http_{code}", str(exc).splitlines()[0], code in RETRYABLE_STATUS,
+                          retry_after=retry_after_s(exc.response.headers))
     if isinstance(exc, requests.Timeout):
         return FetchError("timeout", str(exc).splitlines()[0][:200], True)
     if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
@@ -85,17 +87,7 @@ def classify(exc: BaseException) -> FetchError:
 def with_retries(fn: Callable[[], T], policy: RetryPolicy, what: str = "request") -> T:
     """Call ``fn`` until it succeeds, retrying retryable failures with backoff; re-raise the last one as
     a :class:`FetchError`."""
-    for attempt in range(policy.retries + 1):
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001 - classified below
-            err = classify(exc)
-            if not err.retryable or attempt == policy.retries:
-                raise err from exc
-            wait = policy.delay(attempt)
-            log.info("%s failed (%s); retry %d/%d in %.2fs", what, err, attempt + 1, policy.retries, wait)
-            time.sleep(wait)
-    raise AssertionError("unreachable")
+    return retry.call_with_retries(fn, classify, policy, what)
 
 
 def fetch_bytes(session: requests.Session, url: str, timeout_s: float, expected_size: int | None = None) -> bytes:
@@ -331,7 +323,7 @@ def download_shard(plan: pd.DataFrame, settings: ShardSettings) -> tuple[pd.Data
 def settings_from_config(hst: dict, image_dir: str, quarantine_dir: str) -> ShardSettings:
     """:class:`ShardSettings` from the config section ``hst`` (defaults filled in by the schema)."""
     dl = hst.get("download", {})
-    policy = RetryPolicy(dl.get("timeout_s", 60), dl.get("retries", 5), dl.get("backoff_s", 1.0), dl.get("backoff_max_s", 60))
+    policy = RetryPolicy.from_config(dl)
     return ShardSettings(
         mast_url=hst["mast_url"],
         image_dir=Path(image_dir),

@@ -9,7 +9,6 @@ Every observation that does not end up in the plan is returned as a reject with 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import warnings
@@ -19,11 +18,11 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-import requests
 from requests.adapters import HTTPAdapter
 
 from skytext.download import RetryPolicy, with_retries
 from skytext.safepath import safe_name
+from skytext.sharding import shard_of
 
 log = logging.getLogger(__name__)
 STAGE = "hst_discover"
@@ -43,12 +42,6 @@ PLAN_COLUMNS = {
     "fits_filename": "string",
     "fits_size": "Int64",
 }
-
-
-def shard_of(proposal_id: str, shards: int) -> str:
-    """Stable shard id (``"0"`` .. ``str(shards-1)``) for a proposal: sha1 of the id, mod ``shards``."""
-    digest = hashlib.sha1(str(proposal_id).encode("utf-8")).hexdigest()
-    return str(int(digest, 16) % max(1, int(shards)))
 
 
 def normalise_proposal_id(value: Any) -> str:
@@ -206,7 +199,7 @@ def _reject(rtype: str, rid: str, reason: str, detail: str, pid: str, shards: in
         "reason": reason,
         "detail": detail,
         "proposal_id": pid,
-        "shard": shard_of(pid, shards),
+        "shard": str(shard_of(pid, shards)),
     }
 
 
@@ -269,7 +262,7 @@ def select_products(
             {
                 "obs_id": obs_id,
                 "proposal_id": pid,
-                "shard": shard_of(pid, shards),
+                "shard": str(shard_of(pid, shards)),
                 "uri": str(p["dataURI"]),
                 "filename": p["filename"],
                 "size": p.get("size"),
@@ -340,7 +333,7 @@ def build_plan(hst: dict, proposals: pd.DataFrame, shards: int, seed: int, clien
     share into its rejects table.
     """
     dl = hst.get("download", {})
-    policy = RetryPolicy(dl.get("timeout_s", 60), dl.get("retries", 5), dl.get("backoff_s", 1.0), dl.get("backoff_max_s", 60))
+    policy = RetryPolicy.from_config(dl)
     client = client or mast_client(hst["mast_url"], policy.timeout_s)
     ids = chosen_proposals(hst, proposals)
     log.info("querying MAST for %d proposals", len(ids))

@@ -4,8 +4,8 @@
   ``data:`` URLs), so a vision model gets ``[{"type": "text", ...}, {"type": "image_url", ...}]``.
 * The ``openai`` client's own retries are switched off (``max_retries=0``) so every HTTP request is
   counted once in :class:`Stats` and retried here: 429, 408/409 and 5xx answers, timeouts and dropped
-  connections are retried up to ``max_retries`` times, waiting what the server's ``Retry-After`` /
-  ``retry-after-ms`` header asks for, else exponential backoff with full jitter.
+  connections are retried up to ``llm.max_retries`` times by :mod:`skytext.retry`, waiting what the
+  server's ``Retry-After`` / ``retry-after-ms`` header asks for, else exponential backoff with full jitter.
 * The API key comes from an environment variable *named* in config (:func:`resolve_api_key`) and is
   never logged or written anywhere.
 """
@@ -13,23 +13,24 @@
 from __future__ import annotations
 
 import base64
-import email.utils
 import logging
 import mimetypes
 import os
-import random
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import openai
+
+from skytext import retry
+from skytext.retry import Failure, RetryPolicy, retry_after_s
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS = retry.RETRYABLE_STATUS | {409}  # OpenAI-compatible servers answer 409 to a lock timeout
 
 
 # ------------------------------------------------------------------------------------------ messages
@@ -74,54 +75,9 @@ def assistant_message(text: str) -> Message:
 # ------------------------------------------------------------------------------------------ retries
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Extra attempts after a retryable failure; backoff base and cap; longest Retry-After honoured."""
-
-    max_retries: int = 6
-    backoff_s: float = 1.0
-    backoff_max_s: float = 60.0
-    retry_after_max_s: float = 600.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry ``attempt`` (0-based): the server's ``Retry-After`` when it sent one,
-        else full-jitter exponential backoff."""
-        if retry_after is not None:
-            return min(max(0.0, retry_after), self.retry_after_max_s)
-        return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2**attempt))
-
-
-def retry_after_s(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """The wait a server asks for: ``retry-after-ms``, else ``Retry-After`` as seconds or an HTTP date."""
-    if not headers:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-class ChatError(Exception):
-    """A request that failed: ``reason`` is short and machine-friendly (``http_429``, ``timeout``,
-    ``connection_error``, ...), ``retryable`` says whether trying again may help."""
-
-    def __init__(self, reason: str, detail: str, retryable: bool, retry_after: float | None = None):
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail, self.retryable, self.retry_after = reason, detail, retryable, retry_after
+class ChatError(Failure):
+    """A request that failed (:class:`skytext.retry.Failure`): ``reason`` is ``http_429``, ``timeout``,
+    ``connection_error``, ...; ``retry_after`` is the wait the server asked for."""
 
 
 def classify(exc: BaseException) -> ChatError:
@@ -201,28 +157,22 @@ class ChatClient:
     """``chat(messages, **params)`` with bounded retries; counts every request and token in ``stats``."""
 
     def __init__(self, *, model: str, api_key: str, base_url: str | None = None, timeout_s: float = 60.0,
-                 policy: RetryPolicy = RetryPolicy(), stats: Stats | None = None,
+                 policy: RetryPolicy = RetryPolicy(retries=6), stats: Stats | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.model, self.policy, self.stats, self._sleep = model, policy, stats or Stats(), sleep
         self.openai = openai.OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout_s, max_retries=0)
 
     def with_retries(self, fn: Callable[[], Any], what: str) -> Any:
         """Call ``fn`` (one HTTP request) until it succeeds or a non-retryable/last failure, which is
-        raised as a :class:`ChatError`."""
-        for attempt in range(self.policy.max_retries + 1):
+        raised as a :class:`ChatError`; every attempt, failure and retry is counted in ``stats``."""
+
+        def counted() -> Any:
             self.stats.add(requests=1)
-            try:
-                return fn()
-            except Exception as exc:  # noqa: BLE001 - classified below
-                err = classify(exc)
-                self.stats.add(error=err.reason)
-                if not err.retryable or attempt == self.policy.max_retries:
-                    raise err from exc
-                wait = self.policy.delay(attempt, err.retry_after)
-                log.info("%s: %s; retry %d/%d in %.2fs", what, err.reason, attempt + 1, self.policy.max_retries, wait)
-                self.stats.add(retries=1)
-                self._sleep(wait)
-        raise AssertionError("unreachable")
+            return fn()
+
+        return retry.call_with_retries(counted, classify, self.policy, what, sleep=self._sleep,
+                                       on_failure=lambda err: self.stats.add(error=err.reason),
+                                       on_retry=lambda err, wait: self.stats.add(retries=1))
 
     def chat(self, messages: list[Message], what: str = "chat", **params: Any) -> ChatResult:
         """One chat completion (``params``: temperature, response_format, max_tokens, seed, ...)."""

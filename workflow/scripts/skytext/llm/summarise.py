@@ -18,7 +18,6 @@ one line instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -40,7 +39,7 @@ from .client import result_from_completion, user_message
 from .cost import cost_report
 from .keywords import keyword_summary, load_vocabulary
 from .prompt import Prompt, load_prompt
-from .schema import FIELDS, SUMMARY_SCHEMA, SchemaViolation, parse_summary, response_format
+from .schema import SUMMARY_SCHEMA, SchemaViolation, parse_summary, response_format
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +57,6 @@ SUMMARY_SCHEMA_PA = pa.schema([
     ("prompt_version", pa.string()),
 ])
 SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA_PA.names)
-
-
-def shard_of(proposal_id: str, n_shards: int) -> int:
-    """Stable shard of a proposal: SHA-1 of its id modulo ``n_shards``."""
-    return int(hashlib.sha1(str(proposal_id).encode("utf-8")).hexdigest(), 16) % n_shards
 
 
 @dataclass
@@ -217,8 +211,8 @@ def _run_batch(client: ChatClient, prompt: Prompt, params: dict[str, Any], rows:
 
 def make_client(cfg: dict[str, Any], stats: Stats) -> ChatClient:
     """A :class:`ChatClient` from the ``llm`` config section (key from the environment)."""
-    policy = RetryPolicy(int(cfg.get("max_retries", 6)), float(cfg.get("backoff_s", 1.0)),
-                         float(cfg.get("backoff_max_s", 60.0)))
+    policy = RetryPolicy(retries=int(cfg.get("max_retries", 6)), backoff_s=float(cfg.get("backoff_s", 1.0)),
+                         backoff_max_s=float(cfg.get("backoff_max_s", 60.0)))
     return ChatClient(model=cfg["model"], api_key=resolve_api_key(cfg.get("api_key_env"), cfg.get("base_url")),
                       base_url=cfg.get("base_url"), timeout_s=float(cfg.get("timeout_s", 60)), policy=policy,
                       stats=stats)
