@@ -86,3 +86,24 @@ def test_description_accuracy_and_pair_similarities():
     assert acc["top1"] == pytest.approx(2 / 3) and acc["top5"] == pytest.approx(1.0)
     true, shuffled = explore.pair_similarities(np.eye(3, dtype=np.float32), ["1", "2", "3"], np.eye(3, dtype=np.float32), ["1", "2", "3"])
     assert np.allclose(true, 1) and np.allclose(shuffled, 0)
+
+
+def test_gallery_puts_each_querys_best_images_in_order(tmp_path):
+    from PIL import Image
+
+    from skytext import explore
+
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    paths = []
+    for i, c in enumerate(colours):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (40, 30), c).save(paths[-1])
+    img = np.eye(3, dtype=np.float32)
+    queries = np.array([[0.1, 0.2, 0.9], [0.9, 0.3, 0.0]], dtype=np.float32)
+    out = tmp_path / "gallery.png"
+    explore.gallery(img, pd.DataFrame({"path": paths}), ["blue first", "red first"], queries, str(out), k=2, tile=20)
+    with Image.open(out) as g:
+        g = g.convert("RGB")
+        assert g.size == (260 + 2 * 24 + 4, 4 + 2 * (20 + 14 + 4))
+        tile = lambda q, c: g.getpixel((260 + 4 + c * 24 + 10, 4 + q * 38 + 10))  # noqa: E731
+        assert [tile(0, 0), tile(0, 1), tile(1, 0), tile(1, 1)] == [colours[2], colours[1], colours[0], colours[1]]
