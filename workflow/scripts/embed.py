@@ -3,13 +3,19 @@
 import numpy as np
 import pandas as pd
 
+from skytext import gpus
 from skytext.embed import embed_images, embed_texts, part_rows
 from skytext.models import load_for_inference, pick_device
 from skytext.smk import log_to, threads_for_torch
 
 
-def main(input, output, params, wildcards, threads) -> None:
+def main(input, output, params, wildcards, threads, resources) -> None:
     threads_for_torch(threads)
+    with gpus.claim(int(resources.get("gpu", 0))):
+        _embed(input, output, params, wildcards)
+
+
+def _embed(input, output, params, wildcards) -> None:
     e = params["embed"]
     device = pick_device(e["device"])
     model, tokenizer, preprocess = load_for_inference(input["spec"], device)
@@ -32,4 +38,5 @@ def main(input, output, params, wildcards, threads) -> None:
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards, snakemake.threads)  # noqa: F821
+        main(snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards, snakemake.threads,  # noqa: F821
+             snakemake.resources)  # noqa: F821

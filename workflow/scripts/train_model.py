@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from skytext import launch
+from skytext import gpus, launch
 from skytext.models import ModelSpec
 from skytext.plots import training_curves
 from skytext.smk import log_to, threads_for_torch
@@ -32,7 +32,8 @@ def main(input, output, params, wildcards, threads, resources) -> None:
     spec = spec_for(params, mode, caption, None)
     job = launch.make_job(spec, cfg, input["observations"], input["captions"], output["weights"], output["metrics"],
                           params["ckpt_dir"])
-    launch.run(job, processes_for(params["train"], resources.get("gpu", 0)), threads)
+    with gpus.claim(int(resources.get("gpu", 0))):  # the torchrun workers inherit the claimed GPUs
+        launch.run(job, processes_for(params["train"], resources.get("gpu", 0)), threads)
     spec.weights = str(Path(output["weights"]))
     spec.to_json(output["spec"])
     training_curves(pd.read_csv(output["metrics"]), output["curves"], title=wildcards["model"])

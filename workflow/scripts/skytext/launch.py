@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from . import distributed
-from .models import ModelSpec, apply_gpu_ids
+from .models import ModelSpec
 from .train import TrainConfig, train
 
 
@@ -50,7 +50,6 @@ def run(job: dict, processes: int = 1, threads: int = 1) -> None:
     if processes <= 1:
         run_job(job)
         return
-    apply_gpu_ids()  # the workers inherit the GPUs this job was given
     path = Path(job["ckpt_dir"]) / "job.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(job, indent=1))

@@ -174,16 +174,9 @@ def load_for_inference(model_json: str | os.PathLike, device: str = "cpu"):
     return model.eval().to(device), tokenizer, preprocess
 
 
-def apply_gpu_ids() -> None:
-    """SKYTEXT_GPU_IDS (set by the local profile) becomes CUDA_VISIBLE_DEVICES unless a scheduler set that."""
-    ids = os.environ.get("SKYTEXT_GPU_IDS")
-    if ids and "CUDA_VISIBLE_DEVICES" not in os.environ:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ids
-
-
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto`` -> the first CUDA device if any (honouring SKYTEXT_GPU_IDS / CUDA_VISIBLE_DEVICES), else CPU."""
-    apply_gpu_ids()
+    """``auto`` -> the first visible CUDA device if any, else CPU (see :mod:`skytext.gpus` for which GPUs
+    a job sees)."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
