@@ -17,9 +17,9 @@ def spec_for(params, mode: str, caption: str | None, weights: str | None) -> Mod
                      head_hidden=m["head_hidden"], weights=weights, caption=caption, seed=params["seed"])
 
 
-def processes_for(train_params: dict, gpus: int) -> int:
+def processes_for(train_params: dict, n_gpus: int) -> int:
     """Training processes: ``train.processes`` when set, else one per GPU the job was given."""
-    return int(train_params.get("processes") or max(1, int(gpus)))
+    return int(train_params.get("processes") or max(1, n_gpus))
 
 
 def main(input, output, params, wildcards, threads, resources) -> None:
@@ -32,8 +32,9 @@ def main(input, output, params, wildcards, threads, resources) -> None:
     spec = spec_for(params, mode, caption, None)
     job = launch.make_job(spec, cfg, input["observations"], input["captions"], output["weights"], output["metrics"],
                           params["ckpt_dir"])
-    with gpus.claim(int(resources.get("gpu", 0))):  # the torchrun workers inherit the claimed GPUs
-        launch.run(job, processes_for(params["train"], resources.get("gpu", 0)), threads)
+    n_gpus = int(resources.get("gpu", 0))
+    with gpus.claim(n_gpus):  # the torchrun workers inherit the claimed GPUs
+        launch.run(job, processes_for(params["train"], n_gpus), threads)
     spec.weights = str(Path(output["weights"]))
     spec.to_json(output["spec"])
     training_curves(pd.read_csv(output["metrics"]), output["curves"], title=wildcards["model"])

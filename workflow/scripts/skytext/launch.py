@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from . import distributed
+from .data import caption_lookup
 from .models import ModelSpec
 from .train import TrainConfig, train
 
@@ -34,8 +35,7 @@ def run_job(job: dict, world: distributed.World | None = None, stop_after: int |
     """Train as the job says; observations without a caption of the job's type are left out, and counted."""
     spec, cfg = ModelSpec(**job["spec"]), TrainConfig.from_dict(job["train"])
     obs = pd.read_parquet(job["observations"])
-    caps = pd.read_parquet(job["captions"])
-    texts = dict(zip(caps["proposal_id"].astype(str), caps["text"].astype(str)))
+    texts = caption_lookup(pd.read_parquet(job["captions"]))
     usable = obs["proposal_id"].astype(str).isin(set(texts))
     if world is None or world.is_main:
         print(f"{int((~usable).sum())} observations have no {spec.caption} caption and are left out "

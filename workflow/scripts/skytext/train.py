@@ -204,12 +204,12 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
     groups = np.asarray([codes[p] for p in pids])
     load_size = max(size, int(round(size / max(cfg.crop_scale[0], 1e-3))))
     images = _Images(train_obs["path"].tolist(), load_size, cfg.cache_images_mb, cfg.workers)
-    val_x = None
+    val_x = None  # validation runs on the main rank only
     if world.is_main:
         val_images = ImageSet(val_obs["path"].tolist(), size)
         val_x = torch.stack([val_images[i][0] for i in range(len(val_images))]) if len(val_images) else None
-    val_groups = np.asarray([codes[p] for p in val_obs["proposal_id"].astype(str)])
-    val_texts = [fitter.leading(captions[p]) for p in val_obs["proposal_id"].astype(str)]
+        val_groups = np.asarray([codes[p] for p in val_obs["proposal_id"].astype(str)])
+        val_texts = [fitter.leading(captions[p]) for p in val_obs["proposal_id"].astype(str)]
 
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
