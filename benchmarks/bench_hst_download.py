@@ -2,7 +2,7 @@
 
 Synthetic full-size previews (a ``--source-px`` square of sky noise, stars and a few galaxies, JPEG like
 MAST's ``Preview-Full`` files) are served by the MAST replay server on 127.0.0.1 and fetched by the real
-shard code (:func:`skytext.download.download_shard`: 4 workers, size and decode checks, Lanczos resize to
+shard code (:func:`skytext.sources.download.download_shard`: 4 workers, size and decode checks, Lanczos resize to
 ``--size`` px, JPEG q95, atomic writes). Reported: bytes served and kept per preview, and seconds per preview
 on this machine with no network in the way -- the floor under the per-file time of a real run, whose
 network part (latency + bytes / bandwidth, spread over the workers) adds to it. Real previews differ from
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests")]
 
 from fakes.mast_replay import DATA, ReplayServer  # noqa: E402
-from skytext.download import RetryPolicy, ShardSettings, download_shard  # noqa: E402
+from skytext.sources.download import RetryPolicy, ShardSettings, download_shard  # noqa: E402
 
 
 def sky(px: int, seed: int, noise: float) -> bytes:

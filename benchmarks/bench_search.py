@@ -1,4 +1,4 @@
-"""Benchmark: chunked exact top-k (skytext.search.topk) against brute force, time and peak memory.
+"""Benchmark: chunked exact top-k (skytext.eval.search.topk) against brute force, time and peak memory.
 
 Each method runs in its own subprocess on the same seeded random L2-normalised data, so its peak RSS is its
 own. The baseline is the bare NumPy brute force (one full float32 matmul + argpartition + sort of the k)
@@ -58,7 +58,7 @@ def worker(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from skytext.search import topk
+    from skytext.eval.search import topk
 
     queries = make_data(args.nq, args.d, args.dtype, seed=1)
     keys = make_data(args.nk, args.d, args.dtype, seed=2)

@@ -1,10 +1,10 @@
 """Benchmark: skytext's embedding and training throughput against a bare open_clip loop, same model and batch.
 
-Both sides run in this one process on the same seeded demo images (``skytext.demo``, written to a temp
+Both sides run in this one process on the same seeded demo images (``skytext.sources.sky_demo``, written to a temp
 dir), the same architecture, batch size, device, precision and thread count; ratios are ours / bare.
 
 Embedding (target ratio >= 0.95)
-    ours: ``skytext.embed.embed_images`` on the image paths (DataLoader over ``ImageSet``: PIL decode,
+    ours: ``skytext.align.embed.embed_images`` on the image paths (DataLoader over ``ImageSet``: PIL decode,
     resize + centre crop, normalise, ``encode_image`` under inference mode, features to CPU, float16).
     bare: a plain loop over the same paths and batches: PIL decode with the same resize/crop (written
     inline here), stack, normalise, ``open_clip`` ``encode_image(normalize=True)`` of the very same
@@ -13,7 +13,7 @@ Embedding (target ratio >= 0.95)
     compared (max abs difference) to show the work is the same.
 
 Training (target ratio >= 0.9)
-    ours: ``skytext.train.train`` with a ``TrainConfig`` whose ``eval_every``/``checkpoint_every`` exceed
+    ours: ``skytext.align.train.train`` with a ``TrainConfig`` whose ``eval_every``/``checkpoint_every`` exceed
     the step count and no validation set. Model build, image caching and the final save are one-time, so
     each repeat runs ``train`` twice, for ``W`` and for ``W + S`` steps (fresh checkpoint dirs), and the
     steady-state step time is ``(min T(W+S) - min T(W)) / S``. Its steps include batch sampling,
@@ -55,10 +55,10 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from skytext import demo  # noqa: E402
-from skytext.embed import embed_images  # noqa: E402
-from skytext.models import ModelSpec, build, pick_device, register_config  # noqa: E402
-from skytext.train import TrainConfig, train  # noqa: E402
+from skytext.sources import sky_demo as demo  # noqa: E402
+from skytext.align.embed import embed_images  # noqa: E402
+from skytext.align.models import ModelSpec, build, pick_device, register_config  # noqa: E402
+from skytext.align.train import TrainConfig, train  # noqa: E402
 
 DEFAULTS = {"images": 512, "batch_size": 64, "steps": 30, "warmup": 3, "repeats": 3}
 QUICK = {"images": 256, "batch_size": 32, "steps": 16, "warmup": 2, "repeats": 3}

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skytext.abstracts import decode_catalogue, parse_abstracts
-from skytext.contracts import PROPOSALS, REJECTS, conform
+from skytext.sources.abstracts import decode_catalogue, parse_abstracts
+from skytext.core.contracts import PROPOSALS, REJECTS, conform
 
 DATA = Path(__file__).parent / "data" / "abstracts"
 

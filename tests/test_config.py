@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_snakemake
-from skytext.config import ConfigError, check
+from skytext.core.config import ConfigError, check
 
 SCHEMAS = ROOT / "workflow" / "schemas"
 

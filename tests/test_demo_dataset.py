@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from skytext import captions, contracts, dataset, demo
+from skytext.core import captions, contracts, dataset
+
+from skytext.sources import sky_demo as demo
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_snakemake
-from skytext.embed import join_parts, part_rows
+from skytext.align.embed import join_parts, part_rows
 
 
 @pytest.mark.parametrize("n, parts", [(0, 1), (1, 3), (10, 3), (10, 10), (7, 2)])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import top_k_accuracy_score
 
-from skytext import evaluate
+from skytext.eval import retrieval as evaluate
 
 CFG = {"recall_at": [1, 5, 10], "n_boot": 100, "chunk_size": 7}
 
@@ -75,7 +75,7 @@ def test_oracle_ceiling_uses_class_and_attributes():
 
 
 def test_description_accuracy_and_pair_similarities():
-    from skytext import explore
+    from skytext.eval import explore
 
     phrases = ["spiral galaxies", "globular clusters", "comets"]
     emb = np.eye(3, dtype=np.float32)
@@ -91,7 +91,7 @@ def test_description_accuracy_and_pair_similarities():
 def test_gallery_puts_each_querys_best_images_in_order(tmp_path):
     from PIL import Image
 
-    from skytext import explore
+    from skytext.eval import explore
 
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
     paths = []

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from skytext import gpus
+from skytext.core import gpus
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_a_killed_job_frees_its_gpu(gpu_env):
     holder = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT / 'workflow' / 'scripts')!r})
-        from skytext import gpus
+        from skytext.core import gpus
         with gpus.claim(3) as ids:
             print(",".join(ids), flush=True)
             time.sleep(60)

@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="the workflow's Snakefile does not exist yet"),
 ]
 
-# a micro demo: the `demo` keys follow skytext.demo.DemoConfig
+# a micro demo: the `demo` keys follow skytext.sources.sky_demo.DemoConfig
 MICRO = """\
 source: demo
 captions: [abstract, summary]

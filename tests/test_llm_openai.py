@@ -9,7 +9,7 @@ import pytest
 from fakes.openai_stub import OpenAIStub
 from skytext.llm.client import ChatError
 from skytext.llm.summarise import summarise_proposals, write_rejects, write_run, write_summaries
-from skytext.smk import log_to
+from skytext.core.smk import log_to
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = ROOT / "resources" / "prompts" / "summary_v1.yaml"

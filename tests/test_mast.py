@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from fakes.mast_replay import DATA, ReplayServer
-from skytext.abstracts import decode_catalogue, parse_abstracts
-from skytext.contracts import OBSERVATIONS, REJECTS, conform, read_table
-from skytext.download import RetryPolicy, download_shard, fetch_text, run_shard, settings_from_config
-from skytext.mast import build_plan, select_products
-from skytext.sharding import shard_of
+from skytext.sources.abstracts import decode_catalogue, parse_abstracts
+from skytext.core.contracts import OBSERVATIONS, REJECTS, conform, read_table
+from skytext.sources.download import RetryPolicy, download_shard, fetch_text, run_shard, settings_from_config
+from skytext.sources.mast import build_plan, select_products
+from skytext.core.sharding import shard_of
 
 ABSTRACTS = Path(__file__).parent / "data" / "abstracts" / "abstracts.cat"
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -93,7 +93,7 @@ def test_sampling_is_without_replacement_and_seeded():
     names = [f"hst_42_{i:02d}_acs_wfc_total_x{i:02d}_drc.jpg" for i in range(30)]
     prods = pd.DataFrame({"group_obsid": "1", "productFilename": names, "productType": "PREVIEW",
                           "dataURI": [f"mast:HST/product/{n}" for n in names], "size": 10})
-    from skytext.mast import ProductRules
+    from skytext.sources.mast import ProductRules
 
     picks = {}
     for seed in (0, 1):
@@ -195,7 +195,7 @@ def test_killed_shard_resumes(server, proposals, tmp_path, monkeypatch):
     plan_rejects.to_parquet(tmp_path / "plan_rejects.parquet")
     args = [str(tmp_path / "plan.parquet"), str(tmp_path / "plan_rejects.parquet"), "0", hst,
             "images/0", "quarantine/0", "obs.parquet", "rej.parquet"]
-    code = (f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); from skytext.download import run_shard; "
+    code = (f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); from skytext.sources.download import run_shard; "
             f"run_shard(*{args!r})")
     server.gate_after = 3  # the 4th download request blocks: the job is killed while it waits
     job = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""skytext.metrics against sklearn, brute-force loops and simulation."""
+"""skytext.eval.metrics against sklearn, brute-force loops and simulation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import top_k_accuracy_score
 
-from skytext.metrics import cutoff, random_baseline, retrieval_summary, topk_accuracy
-from skytext.search import ranks_of_targets
+from skytext.eval.metrics import cutoff, random_baseline, retrieval_summary, topk_accuracy
+from skytext.eval.search import ranks_of_targets
 
 
 def test_cutoff_convention():

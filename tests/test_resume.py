@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import SNAKEMAKE, copy_workflow, run_snakemake
-from skytext.models import load_state_dict
+from skytext.align.models import load_state_dict
 
 pytestmark = pytest.mark.e2e
 

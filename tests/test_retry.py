@@ -1,11 +1,11 @@
-"""skytext.retry: what is retried, how long it waits, and what is raised at the end."""
+"""skytext.core.retry: what is retried, how long it waits, and what is raised at the end."""
 
 import pytest
 import requests
 
-from skytext.download import FetchError
-from skytext.download import classify as classify_download
-from skytext.retry import Failure, RetryPolicy, call_with_retries, retry_after_s
+from skytext.sources.download import FetchError
+from skytext.sources.download import classify as classify_download
+from skytext.core.retry import Failure, RetryPolicy, call_with_retries, retry_after_s
 
 
 class Boom(Exception):
@@ -108,7 +108,7 @@ def test_downloads_classify_status_codes_and_read_retry_after():
 
 
 def test_download_policy_from_config_caps_the_servers_wait_at_the_backoff_cap():
-    from skytext.download import RetryPolicy as DownloadPolicy
+    from skytext.sources.download import RetryPolicy as DownloadPolicy
 
     p = DownloadPolicy.from_config({"timeout_s": 5, "retries": 2, "backoff_s": 0.5, "backoff_max_s": 8})
     assert (p.timeout_s, p.retries, p.backoff_s) == (5.0, 2, 0.5)

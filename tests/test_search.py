@@ -1,4 +1,4 @@
-"""skytext.search (chunked top-k and ranks) against brute force, its CLI on a tiny open_clip model, and vocab."""
+"""skytext.eval.search (chunked top-k and ranks) against brute force, its CLI on a tiny open_clip model, and vocab."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skytext.search import main, ranks_of_any_target, ranks_of_targets, topk
-from skytext.vocab import read_lines
+from skytext.eval.search import main, ranks_of_any_target, ranks_of_targets, topk
+from skytext.core.vocab import read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
@@ -106,7 +106,7 @@ def test_topk_rejects_bad_input(rng):
 _MEMORY_CHILD = textwrap.dedent(
     """
     import numpy as np
-    from skytext.search import topk, ranks_of_targets
+    from skytext.eval.search import topk, ranks_of_targets
 
     def hwm_mb():
         for line in open("/proc/self/status"):
@@ -252,7 +252,7 @@ def tiny_index(tmp_path_factory):
         "proposal_id": [f"p{i // 4}" for i in range(20)],
         "path": [f"images/obs{i}.png" for i in range(20)],
     }).to_parquet(root / "images.parquet")  # fmt: skip
-    # the model.json contract of skytext.models.ModelSpec: a config to register and open_clip weights
+    # the model.json contract of skytext.align.models.ModelSpec: a config to register and open_clip weights
     spec = {"arch": "skytext-tiny-test", "config_file": str(cfg), "pretrained": str(root / "tiny.pt")}
     (root / "model.json").write_text(json.dumps(spec))
     return root, emb
@@ -279,7 +279,7 @@ def test_cli_finds_the_planted_match(tiny_index, capsys):
 def test_cli_as_module(tiny_index):
     root, _ = tiny_index
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    cmd = [sys.executable, "-m", "skytext.search", QUERY, "--k", "2", "--index", str(root)]
+    cmd = [sys.executable, "-m", "skytext.eval.search", QUERY, "--k", "2", "--index", str(root)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     assert parse(out).loc[0, "obs_id"] == "obs7"
 

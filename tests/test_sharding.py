@@ -1,4 +1,4 @@
-"""skytext.sharding: one stable shard per id, the same in every process, balanced."""
+"""skytext.core.sharding: one stable shard per id, the same in every process, balanced."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skytext.sharding import in_shard, shard_of
+from skytext.core.sharding import in_shard, shard_of
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 IDS = [str(i) for i in range(10_000, 14_000)]
@@ -24,7 +24,7 @@ def test_assignment_is_sha1_of_the_id_and_never_changes():
 
 @pytest.mark.parametrize("hash_seed", ["1", "2"])
 def test_assignment_is_the_same_in_another_process(hash_seed):
-    code = (f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); from skytext.sharding import shard_of; "
+    code = (f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); from skytext.core.sharding import shard_of; "
             f"print(','.join(str(shard_of(str(i), 5)) for i in range(10_000, 14_000)))")
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}  # str hash() differs between these processes
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from conftest import ROOT
-from skytext import data, demo, loss, train
-from skytext.models import ModelSpec, build, load_state_dict
+from skytext.align import data, loss, train
+from skytext.sources import sky_demo as demo
+from skytext.align.models import ModelSpec, build, load_state_dict
 
 CFG_FILE = str(ROOT / "resources/model_configs/skytext-tiny.json")
 
@@ -144,7 +145,7 @@ def test_gradient_accumulation_equals_the_whole_batch(tiny_data):
 
 def test_torchrun_ddp_with_two_cpu_processes_equals_one_process(tiny_data):
     """Two ranks under torchrun (gloo, CPU), each with half of every batch, train the same model as one."""
-    from skytext import launch
+    from skytext.align import launch
 
     tmp, tr, va, caps = tiny_data
     obs = pd.concat([tr.assign(split="train"), va.assign(split="val")])
@@ -168,7 +169,7 @@ def test_torchrun_ddp_with_two_cpu_processes_equals_one_process(tiny_data):
 
 
 def test_batch_that_does_not_split_over_processes_is_a_one_line_error():
-    from skytext.distributed import World
+    from skytext.align.distributed import World
 
     with pytest.raises(ValueError, match="batch of 9 does not split evenly over 2"):
         World(rank=0, size=2).part(9)

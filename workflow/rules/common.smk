@@ -6,7 +6,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from skytext.config import ConfigError, check  # noqa: E402
+from skytext.core.config import ConfigError, check  # noqa: E402
 from skytext.llm import check_config as check_llm_config  # noqa: E402
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"

@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
-from skytext.dataset import build
-from skytext.smk import log_to
+from skytext.core.dataset import build
+from skytext.core.smk import log_to
 
 
 def main(input, output, params) -> None:

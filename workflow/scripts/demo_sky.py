@@ -1,8 +1,8 @@
 """Entry script for the demo sky rules: proposals (one job) and observations (one job per shard)."""
 
-from skytext.contracts import OBSERVATIONS, rejects_frame, write_table
-from skytext.demo import DemoConfig, observations_for_shard, write_proposals
-from skytext.smk import log_to
+from skytext.core.contracts import OBSERVATIONS, rejects_frame, write_table
+from skytext.sources.sky_demo import DemoConfig, observations_for_shard, write_proposals
+from skytext.core.smk import log_to
 
 
 def demo_config(params) -> DemoConfig:

@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from skytext import gpus
-from skytext.embed import embed_images, embed_texts, part_rows
-from skytext.models import load_for_inference, pick_device
-from skytext.smk import log_to, threads_for_torch
+from skytext.core import gpus
+from skytext.align.embed import embed_images, embed_texts, part_rows
+from skytext.align.models import load_for_inference, pick_device
+from skytext.core.smk import log_to, threads_for_torch
 
 
 def main(input, output, params, wildcards, threads, resources) -> None:

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from skytext.evaluate import comparison_table, evaluate_embeddings, oracle, random_result
-from skytext.plots import retrieval_curves
-from skytext.smk import log_to
+from skytext.eval.retrieval import comparison_table, evaluate_embeddings, oracle, random_result
+from skytext.eval.plots import retrieval_curves
+from skytext.core.smk import log_to
 
 
 def evaluate_one(input, output, params) -> None:

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from skytext import explore
-from skytext.embed import embed_texts
-from skytext.models import load_for_inference
-from skytext.smk import log_to, threads_for_torch
-from skytext.vocab import read_lines
+from skytext.eval import explore
+from skytext.align.embed import embed_texts
+from skytext.align.models import load_for_inference
+from skytext.core.smk import log_to, threads_for_torch
+from skytext.core.vocab import read_lines
 
 
 def main(input, output, params, threads) -> None:

@@ -1,7 +1,7 @@
 """Gather the summarise shards into one summaries table, one rejects table and one run summary."""
 
 from skytext.llm.summarise import gather, write_rejects, write_run, write_summaries
-from skytext.smk import log_to
+from skytext.core.smk import log_to
 
 
 def main(inp, out, prices: dict) -> None:

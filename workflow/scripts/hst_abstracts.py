@@ -1,9 +1,9 @@
 """Fetch and parse the STScI HST proposal-abstracts catalogue into the PROPOSALS table."""
 
-from skytext.abstracts import decode_catalogue, parse_abstracts
-from skytext.contracts import PROPOSALS, REJECTS, write_table
-from skytext.download import RetryPolicy, fetch_text
-from skytext.smk import log_to
+from skytext.sources.abstracts import decode_catalogue, parse_abstracts
+from skytext.core.contracts import PROPOSALS, REJECTS, write_table
+from skytext.sources.download import RetryPolicy, fetch_text
+from skytext.core.smk import log_to
 
 
 def main(url: str, download: dict, out_proposals: str, out_rejects: str) -> None:

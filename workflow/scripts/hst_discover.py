@@ -1,8 +1,8 @@
 """Discovery: ask MAST which HST products to download, write the plan and its rejects."""
 
-from skytext.contracts import PROPOSALS, read_table
-from skytext.mast import build_plan
-from skytext.smk import log_to
+from skytext.core.contracts import PROPOSALS, read_table
+from skytext.sources.mast import build_plan
+from skytext.core.smk import log_to
 
 
 def main(proposals: str, hst: dict, shards: int, seed: int, out_plan: str, out_rejects: str) -> None:

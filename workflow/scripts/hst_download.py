@@ -1,7 +1,7 @@
 """One shard: download, verify and normalise its planned HST previews; write OBSERVATIONS and REJECTS."""
 
-from skytext.download import run_shard
-from skytext.smk import log_to
+from skytext.sources.download import run_shard
+from skytext.core.smk import log_to
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from skytext.embed import join_parts
-from skytext.smk import log_to
+from skytext.align.embed import join_parts
+from skytext.core.smk import log_to
 
 
 def main(input, output) -> None:

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from skytext.captions import build
-from skytext.contracts import rejects_frame
-from skytext.smk import log_to
+from skytext.core.captions import build
+from skytext.core.contracts import rejects_frame
+from skytext.core.smk import log_to
 
 
 def main(input, output, params, wildcards) -> None:

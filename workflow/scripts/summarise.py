@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from skytext.contracts import PROPOSALS, conform
+from skytext.core.contracts import PROPOSALS, conform
 from skytext.llm.summarise import summarise_proposals, write_rejects, write_run, write_summaries
-from skytext.sharding import in_shard
-from skytext.smk import log_to
+from skytext.core.sharding import in_shard
+from skytext.core.smk import log_to
 
 
 def main(proposals: str, shard: int, n_shards: int, llm: dict, prompt: str, vocab: str, out) -> None:

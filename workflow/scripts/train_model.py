@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from skytext import gpus, launch
-from skytext.models import ModelSpec
-from skytext.plots import training_curves
-from skytext.smk import log_to, threads_for_torch
-from skytext.train import TrainConfig
+from skytext.core import gpus
+
+from skytext.align import launch
+from skytext.align.models import ModelSpec
+from skytext.eval.plots import training_curves
+from skytext.core.smk import log_to, threads_for_torch
+from skytext.align.train import TrainConfig
 
 
 def spec_for(params, mode: str, caption: str | None, weights: str | None) -> ModelSpec:

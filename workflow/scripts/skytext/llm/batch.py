@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .cache import atomic_write_text, sha256_json
-from .client import ChatClient
+from skytext.llm.cache import atomic_write_text, sha256_json
+from skytext.llm.client import ChatClient
 
 log = logging.getLogger(__name__)
 

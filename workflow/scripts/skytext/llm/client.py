@@ -4,7 +4,7 @@
   ``data:`` URLs), so a vision model gets ``[{"type": "text", ...}, {"type": "image_url", ...}]``.
 * The ``openai`` client's own retries are switched off (``max_retries=0``) so every HTTP request is
   counted once in :class:`Stats` and retried here: 429, 408/409 and 5xx answers, timeouts and dropped
-  connections are retried up to ``llm.max_retries`` times by :mod:`skytext.retry`, waiting what the
+  connections are retried up to ``llm.max_retries`` times by :mod:`skytext.core.retry`, waiting what the
   server's ``Retry-After`` / ``retry-after-ms`` header asks for, else exponential backoff with full jitter.
 * The API key comes from an environment variable *named* in config (:func:`resolve_api_key`) and is
   never logged or written anywhere.
@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import openai
 
-from skytext import retry
-from skytext.retry import Failure, RetryPolicy, retry_after_s
+from skytext.core import retry
+from skytext.core.retry import Failure, RetryPolicy, retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def assistant_message(text: str) -> Message:
 
 
 class ChatError(Failure):
-    """A request that failed (:class:`skytext.retry.Failure`): ``reason`` is ``http_429``, ``timeout``,
+    """A request that failed (:class:`skytext.core.retry.Failure`): ``reason`` is ``http_429``, ``timeout``,
     ``connection_error``, ...; ``retry_after`` is the wait the server asked for."""
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .schema import FIELDS, MAX_ITEMS, SchemaViolation, validate_summary
+from skytext.llm.schema import FIELDS, MAX_ITEMS, SchemaViolation, validate_summary
 
 
 def _variant_pattern(phrase: str) -> re.Pattern[str]:

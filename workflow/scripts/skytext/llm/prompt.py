@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .client import Message, system_message, user_message
+from skytext.llm.client import Message, system_message, user_message
 
 
 @dataclass(frozen=True)

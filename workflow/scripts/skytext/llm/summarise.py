@@ -30,16 +30,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skytext.contracts import REJECTS, rejects_frame, write_table
+from skytext.core.contracts import REJECTS, rejects_frame, write_table
 
-from .batch import BatchRunner
-from .cache import Cache, sha256_json
-from .client import ChatClient, ChatError, Message, RetryPolicy, Stats, assistant_message, resolve_api_key
-from .client import result_from_completion, user_message
-from .cost import cost_report
-from .keywords import keyword_summary, load_vocabulary
-from .prompt import Prompt, load_prompt
-from .schema import SUMMARY_SCHEMA, SchemaViolation, parse_summary, response_format
+from skytext.llm.batch import BatchRunner
+from skytext.llm.cache import Cache, sha256_json
+from skytext.llm.client import ChatClient, ChatError, Message, RetryPolicy, Stats, assistant_message, resolve_api_key
+from skytext.llm.client import result_from_completion, user_message
+from skytext.llm.cost import cost_report
+from skytext.llm.keywords import keyword_summary, load_vocabulary
+from skytext.llm.prompt import Prompt, load_prompt
+from skytext.llm.schema import SUMMARY_SCHEMA, SchemaViolation, parse_summary, response_format
 
 log = logging.getLogger(__name__)
 

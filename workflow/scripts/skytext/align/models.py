@@ -175,7 +175,7 @@ def load_for_inference(model_json: str | os.PathLike, device: str = "cpu"):
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto`` -> the first visible CUDA device if any, else CPU (see :mod:`skytext.gpus` for which GPUs
+    """``auto`` -> the first visible CUDA device if any, else CPU (see :mod:`skytext.core.gpus` for which GPUs
     a job sees)."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

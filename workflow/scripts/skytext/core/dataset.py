@@ -9,7 +9,7 @@ import math
 import pandas as pd
 from PIL import Image
 
-from .contracts import OBSERVATIONS, PROPOSALS, REJECTS, conform, rejects_frame
+from skytext.core.contracts import OBSERVATIONS, PROPOSALS, REJECTS, conform, rejects_frame
 
 
 def split_proposals(proposal_ids, val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from skytext.contracts import PROPOSALS, conform, empty, rejects_frame
+from skytext.core.contracts import PROPOSALS, conform, empty, rejects_frame
 
 STAGE = "hst_abstracts"
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from requests.adapters import HTTPAdapter
 
-from skytext.download import RetryPolicy, with_retries
-from skytext.safepath import safe_name
-from skytext.sharding import shard_of
+from skytext.sources.download import RetryPolicy, with_retries
+from skytext.core.safepath import safe_name
+from skytext.core.sharding import shard_of
 
 log = logging.getLogger(__name__)
 STAGE = "hst_discover"

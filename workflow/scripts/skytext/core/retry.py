@@ -2,7 +2,7 @@
 
 One job: call a function until it succeeds, a failure is not worth another try, or the retries run out.
 What counts as retryable is decided by the caller's ``classify`` (an exception -> :class:`Failure`), so the
-same loop serves archive downloads (:mod:`skytext.download`) and chat requests (:mod:`skytext.llm.client`).
+same loop serves archive downloads (:mod:`skytext.sources.download`) and chat requests (:mod:`skytext.llm.client`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ One shard job calls :func:`download_shard` with its slice of the discovery plan.
 * at most ``workers`` downloads run at once (a thread pool; each thread has its own HTTP session);
 * every request has a timeout; 5xx/429 answers, timeouts, connection resets and truncated or undecodable
   bodies are retried up to ``retries`` times with exponential backoff and full jitter, or after the
-  server's ``Retry-After`` (:mod:`skytext.retry`);
+  server's ``Retry-After`` (:mod:`skytext.core.retry`);
 * a file counts as done only once it is verified (byte count against the archive's ``size`` where MAST
   gives one, and the image decodes) and written atomically (temporary name, then ``os.replace``), so a job
   killed midway leaves no half-written image behind and a rerun skips everything already stored;
@@ -34,10 +34,10 @@ import pandas as pd
 import requests
 from PIL import Image
 
-from skytext import retry
-from skytext.contracts import OBSERVATIONS, conform, empty, rejects_frame
-from skytext.retry import RETRYABLE_STATUS, retry_after_s
-from skytext.safepath import safe_join, safe_name
+from skytext.core import retry
+from skytext.core.contracts import OBSERVATIONS, conform, empty, rejects_frame
+from skytext.core.retry import RETRYABLE_STATUS, retry_after_s
+from skytext.core.safepath import safe_join, safe_name
 
 log = logging.getLogger(__name__)
 STAGE = "hst_download"
@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy(retry.RetryPolicy):
-    """How hard to try (:class:`skytext.retry.RetryPolicy`) plus the per-request timeout in seconds."""
+    """How hard to try (:class:`skytext.core.retry.RetryPolicy`) plus the per-request timeout in seconds."""
 
     timeout_s: float = 60.0
 
@@ -60,7 +60,7 @@ class RetryPolicy(retry.RetryPolicy):
 
 
 class FetchError(retry.Failure):
-    """A download that failed (:class:`skytext.retry.Failure`); ``body`` keeps the bytes of a corrupt
+    """A download that failed (:class:`skytext.core.retry.Failure`); ``body`` keeps the bytes of a corrupt
     answer for quarantine."""
 
     def __init__(self, reason: str, detail: str, retryable: bool, body: bytes | None = None,
@@ -338,7 +338,7 @@ def settings_from_config(hst: dict, image_dir: str, quarantine_dir: str) -> Shar
 def run_shard(plan_path, plan_rejects_path, shard: str, hst: dict, image_dir: str, quarantine_dir: str,
               out_observations, out_rejects) -> dict:
     """A shard job: its rows of the discovery plan -> OBSERVATIONS; discovery + download rejects -> REJECTS."""
-    from skytext.contracts import REJECTS, write_table
+    from skytext.core.contracts import REJECTS, write_table
 
     plan = pd.read_parquet(plan_path)
     plan = plan[plan["shard"].astype(str) == str(shard)]

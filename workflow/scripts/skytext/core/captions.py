@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .contracts import CAPTIONS, conform
+from skytext.core.contracts import CAPTIONS, conform
 
 CAPTION_TYPES = ("abstract", "title", "summary")
 

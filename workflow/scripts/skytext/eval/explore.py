@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .search import topk  # noqa: E402
+from skytext.eval.search import topk  # noqa: E402
 
 DEMO_CLASS_PHRASES = {
     "spiral": "spiral galaxies", "elliptical": "elliptical galaxies", "globular": "globular clusters",

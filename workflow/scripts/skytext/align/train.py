@@ -1,4 +1,4 @@
-"""Contrastive fine-tuning of a :class:`~skytext.models.SkyClip` on observation/caption pairs.
+"""Contrastive fine-tuning of a :class:`~skytext.align.models.SkyClip` on observation/caption pairs.
 
 Deterministic and resumable by construction: the images of step ``s`` and every random draw of that step
 (augmentation, sentence subsampling) are functions of ``(seed, s)`` alone, so a run killed after a
@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import ImageSet, SentenceFitter, augment, normalize, resize
-from .loss import clip_loss
-from .distributed import World, local_device, wrap
-from .models import ModelSpec, SkyClip, autocast, build, pick_device
+from skytext.align.data import ImageSet, SentenceFitter, augment, normalize, resize
+from skytext.align.loss import clip_loss
+from skytext.align.distributed import World, local_device, wrap
+from skytext.align.models import ModelSpec, SkyClip, autocast, build, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
 
     ``train_obs``/``val_obs`` need ``path`` and ``proposal_id``; ``captions`` maps proposal_id -> text.
     ``stop_after`` stops (as if killed) after that many steps of this call -- for tests of resume.
-    ``world`` is this process's place among data-parallel ranks (see :mod:`skytext.distributed`); only the
+    ``world`` is this process's place among data-parallel ranks (see :mod:`skytext.align.distributed`); only the
     main rank evaluates and writes checkpoints and outputs.
     """
     from tqdm import tqdm

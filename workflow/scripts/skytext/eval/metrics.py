@@ -1,7 +1,7 @@
 """Retrieval metrics from ranks, with bootstrap confidence intervals.
 
 Every metric here is a function of the 1-based rank of each query's true partner among ``n_candidates``
-(see :mod:`skytext.search`). Top-k % follows PAPERCLIP: a query counts as a hit at k % when its rank is at
+(see :mod:`skytext.eval.search`). Top-k % follows PAPERCLIP: a query counts as a hit at k % when its rank is at
 most ``ceil(k / 100 * n_candidates)`` (computed in integers, so 10 % of 429 candidates is 43).
 """
 

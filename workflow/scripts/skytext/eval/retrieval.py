@@ -15,8 +15,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from .metrics import random_baseline, retrieval_summary
-from .search import ranks_of_any_target, ranks_of_targets
+from skytext.eval.metrics import random_baseline, retrieval_summary
+from skytext.eval.search import ranks_of_any_target, ranks_of_targets
 
 CONVENTION = ("image->text: each image ranks the unique proposal texts of the split; text->image: each text "
               "ranks all images of the split, best image of its proposal counts; top-k% hit when rank <= "

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import ImageSet, SentenceFitter, normalize
-from .models import autocast, pick_device
+from skytext.align.data import ImageSet, SentenceFitter, normalize
+from skytext.align.models import autocast, pick_device
 
 
 def part_rows(rows, part: int, parts: int):

@@ -1,6 +1,6 @@
 """The built-in demo sky: a seeded, offline stand-in for HST previews and proposal abstracts.
 
-It writes the same dataset contract as the HST source (:mod:`skytext.contracts`). Each *proposal* studies
+It writes the same dataset contract as the HST source (:mod:`skytext.core.contracts`). Each *proposal* studies
 one object class with proposal-level attributes (e.g. three-armed, tightly wound, barred spirals); its
 *observations* are greyscale images of that class drawn with per-image nuisance (orientation, position,
 size, PSF, noise, cosmic rays), and its *abstract* is several sentences of proposal prose built from varied
@@ -22,8 +22,8 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from .contracts import OBSERVATIONS, PROPOSALS, write_table
-from .sharding import in_shard
+from skytext.core.contracts import OBSERVATIONS, PROPOSALS, write_table
+from skytext.core.sharding import in_shard
 
 # ---------------------------------------------------------------------------------------------------------
 # classes, their attributes and the words used for them

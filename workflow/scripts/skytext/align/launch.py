@@ -2,7 +2,7 @@
 
 A job is a JSON-able dict: the model spec, the training settings, the dataset and caption tables, and the
 output paths. With one process it runs here; with more, it is written next to the checkpoints and
-``python -m torch.distributed.run --standalone --nproc_per_node N -m skytext.launch --job FILE`` starts
+``python -m torch.distributed.run --standalone --nproc_per_node N -m skytext.align.launch --job FILE`` starts
 one worker per GPU (gloo on CPU), each running the same job as one rank.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import distributed
-from .data import caption_lookup
-from .models import ModelSpec
-from .train import TrainConfig, train
+from skytext.align import distributed
+from skytext.align.data import caption_lookup
+from skytext.align.models import ModelSpec
+from skytext.align.train import TrainConfig, train
 
 
 def make_job(spec: ModelSpec, cfg: TrainConfig, observations: str, captions: str, weights: str, metrics: str,
@@ -57,7 +57,7 @@ def run(job: dict, processes: int = 1, threads: int = 1) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "OMP_NUM_THREADS": str(max(1, threads // processes))}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-           f"--nproc_per_node={processes}", "-m", "skytext.launch", "--job", str(path)]
+           f"--nproc_per_node={processes}", "-m", "skytext.align.launch", "--job", str(path)]
     print("launching:", " ".join(cmd), flush=True)
     sys.stderr.flush()
     done = subprocess.run(cmd, env=env, stdout=sys.stdout, stderr=sys.stderr)
@@ -68,7 +68,7 @@ def run(job: dict, processes: int = 1, threads: int = 1) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="one rank of a data-parallel skytext training job (run by torchrun)")
-    ap.add_argument("--job", required=True, help="job JSON written by skytext.launch.run")
+    ap.add_argument("--job", required=True, help="job JSON written by skytext.align.launch.run")
     ap.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     job = json.loads(Path(args.job).read_text())

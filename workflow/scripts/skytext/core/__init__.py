@@ -1,0 +1,2 @@
+"""The engine's lowest layer: data contracts, config checking, retries, safe paths, sharding, the Snakemake
+glue, GPU claiming, vocabulary files, the dataset split and caption tables. Imports nothing else from skytext."""
