@@ -31,7 +31,7 @@ def planned(proc) -> dict:
 @pytest.mark.e2e
 def test_micro_demo_end_to_end(workflow_copy):
     run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml")
-    res = json.loads((workflow_copy / "results/demo/eval/retrieval.json").read_text())["results"]
+    res = json.loads((workflow_copy / "results/images/demo/eval/retrieval.json").read_text())["results"]
     assert {"base/abstract", "full-abstract/abstract", "shuffled-abstract/abstract", "random", "oracle"} <= set(res)
     for name, r in res.items():
         for direction in ("image_to_text", "text_to_image"):
@@ -41,8 +41,8 @@ def test_micro_demo_end_to_end(workflow_copy):
     assert res["oracle"]["image_to_text"]["top10pct"] >= res["full-abstract/abstract"]["image_to_text"]["top10pct"] - 0.05
     # the micro run is too short to learn much, but it must not be worse than chance by a wide margin
     assert res["full-abstract/abstract"]["image_to_text"]["top10pct"] > 0.5 * res["random"]["image_to_text"]["top10pct"]
-    for rel in ("results/demo/eval/comparison.csv", "results/demo/eval/retrieval_curves.png",
-                "results/demo/models/full-abstract/training_curves.png", "results/demo/dataset/rejects.parquet"):
+    for rel in ("results/images/demo/eval/comparison.csv", "results/images/demo/eval/retrieval_curves.png",
+                "results/images/demo/models/full-abstract/training_curves.png", "results/images/demo/dataset/rejects.parquet"):
         assert (workflow_copy / rel).stat().st_size > 0
     # the headline number agrees with a brute-force recomputation from the saved embeddings
     import math
@@ -50,7 +50,7 @@ def test_micro_demo_end_to_end(workflow_copy):
     import numpy as np
     import pandas as pd
 
-    emb = workflow_copy / "results/demo/embed/full-abstract/test"
+    emb = workflow_copy / "results/images/demo/embed/full-abstract/test"
     img, txt = np.load(emb / "images.npy").astype(np.float64), np.load(emb / "texts_abstract.npy").astype(np.float64)
     img_p = pd.read_parquet(emb / "images.parquet")["proposal_id"].tolist()
     txt_p = pd.read_parquet(emb / "texts_abstract.parquet")["proposal_id"].tolist()
@@ -64,12 +64,12 @@ def test_micro_demo_end_to_end(workflow_copy):
     proc = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     micro = ("--configfile", "tests/configs/micro.yaml")
-    (workflow_copy / "results/demo/eval/retrieval.json").unlink()
+    (workflow_copy / "results/images/demo/eval/retrieval.json").unlink()
     jobs = planned(run_snakemake(workflow_copy, *micro, "-n"))
     assert jobs == {"compare": "1", "all": "1", "total": "2"}, jobs
     # a single evaluation, asked for by name, is redone alone
-    (workflow_copy / "results/demo/eval/base/abstract.json").unlink()
-    jobs = planned(run_snakemake(workflow_copy, *micro, "-n", "results/demo/eval/base/abstract.json"))
+    (workflow_copy / "results/images/demo/eval/base/abstract.json").unlink()
+    jobs = planned(run_snakemake(workflow_copy, *micro, "-n", "results/images/demo/eval/base/abstract.json"))
     assert jobs == {"evaluate": "1", "total": "1"}, jobs
     run_snakemake(workflow_copy, *micro)
     # the report builds into one HTML file

@@ -37,15 +37,15 @@ def test_join_checks_alignment_and_dimension():
 
 @pytest.mark.e2e
 def test_sharded_embedding_equals_one_job(workflow_copy):
-    target = "results/demo/embed/base/test/images"
+    target = "results/images/demo/embed/base/test/images"
     micro = ("--configfile", "tests/configs/micro.yaml")
     run_snakemake(workflow_copy, f"{target}.npy", *micro)
     one = np.load(workflow_copy / f"{target}.npy"), pd.read_parquet(workflow_copy / f"{target}.parquet")
-    (workflow_copy / "shards.yaml").write_text("embed: {shards: 3}\n")
+    (workflow_copy / "shards.yaml").write_text("images: {embed: {shards: 3}}\n")
     run = run_snakemake(workflow_copy, f"{target}.npy", *micro, "shards.yaml")
     assert run.stderr.count("rule embed_image_part:") == 3, run.stderr[-2000:]
     three = np.load(workflow_copy / f"{target}.npy"), pd.read_parquet(workflow_copy / f"{target}.parquet")
     assert len(one[0]) > 3
     np.testing.assert_array_equal(one[0], three[0])
     pd.testing.assert_frame_equal(one[1], three[1])
-    assert not list((workflow_copy / "results/demo/embed/base/test/parts").glob("*"))  # parts are temporary
+    assert not list((workflow_copy / "results/images/demo/embed/base/test/parts").glob("*"))  # parts are temporary

@@ -17,7 +17,7 @@ from fakes.mast_replay import DATA, ReplayServer
 
 ROOT = Path(__file__).resolve().parents[1]
 ABSTRACTS = Path(__file__).parent / "data" / "abstracts" / "abstracts_hst.cat"
-RES = "results/hst"
+RES = "results/images/hst"
 SIZE = 64
 CAP = 4  # images per proposal: 13495 has 5 candidates, so one is left out ('over_cap')
 FAULTS = {  # preview file -> what the server does on successive requests
@@ -46,24 +46,25 @@ def fixture_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def config(server, proposal_ids: list[str]) -> str:
     return (
-        "source: hst\n"
         "shards: 2\n"
-        "hst:\n"
-        f"  mast_url: '{server.url}'\n"
-        f"  abstracts_url: '{server.url}/abstracts.cat'\n"
-        f"  proposal_ids: [{', '.join(proposal_ids)}]\n"
-        f"  max_images_per_proposal: {CAP}\n"
-        f"  image_size: {SIZE}\n"
-        "  download: {workers: 2, timeout_s: 2, retries: 3, backoff_s: 0.01, backoff_max_s: 0.05}\n"
-        "dataset: {val_fraction: 0.2, test_fraction: 0.2}\n"
-        "captions: [abstract]\n"
-        "train: {modes: [full], steps: 8, batch_size: 8, warmup_steps: 2, eval_every: 4, checkpoint_every: 4}\n"
-        "eval: {split: test, n_boot: 20}\n"
+        "images:\n"
+        "  source: hst\n"
+        "  hst:\n"
+        f"    mast_url: '{server.url}'\n"
+        f"    abstracts_url: '{server.url}/abstracts.cat'\n"
+        f"    proposal_ids: [{', '.join(proposal_ids)}]\n"
+        f"    max_images_per_proposal: {CAP}\n"
+        f"    image_size: {SIZE}\n"
+        "    download: {workers: 2, timeout_s: 2, retries: 3, backoff_s: 0.01, backoff_max_s: 0.05}\n"
+        "  dataset: {val_fraction: 0.2, test_fraction: 0.2}\n"
+        "  captions: [abstract]\n"
+        "  train: {modes: [full], steps: 8, batch_size: 8, warmup_steps: 2, eval_every: 4, checkpoint_every: 4}\n"
+        "  eval: {split: test, n_boot: 20}\n"
     )
 
 
 def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "hst.yaml", "--config", "source=hst",
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "hst.yaml", "--config", "images={source: hst}",
            "--show-failed-logs", *args]
     run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-5000:])

@@ -14,7 +14,7 @@ from conftest import copy_workflow
 from fakes.openai_stub import OpenAIStub
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = "results/demo/llm/summaries.parquet"
+TARGET = "results/images/demo/llm/summaries.parquet"
 KEY = "sk-e2e-5d1c9b7a3e2f4680"
 
 pytestmark = [
@@ -22,11 +22,12 @@ pytestmark = [
     pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="the workflow's Snakefile does not exist yet"),
 ]
 
-# a micro demo: the `demo` keys follow skytext.sources.sky_demo.DemoConfig
+# a micro demo (the `images.demo` keys are in workflow/schemas/studies/images.schema.yaml)
 MICRO = """\
-source: demo
-captions: [abstract, summary]
-demo: {{n_proposals: 10, min_images: 1, max_images: 2, image_size: 32}}
+images:
+  source: demo
+  captions: [abstract, summary]
+  demo: {{n_proposals: 10, min_images: 1, max_images: 2, image_size: 32}}
 llm:
   backend: openai
   base_url: '{url}'
@@ -51,9 +52,9 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
                TARGET]
         run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
-        props = pd.read_parquet(tmp_path / "results/demo/dataset/proposals.parquet")
+        props = pd.read_parquet(tmp_path / "results/images/demo/dataset/proposals.parquet")
         sums = pd.read_parquet(tmp_path / TARGET)
-        rejects = pd.read_parquet(tmp_path / "results/demo/llm/rejects.parquet")
+        rejects = pd.read_parquet(tmp_path / "results/images/demo/llm/rejects.parquet")
         assert sorted(list(sums["proposal_id"]) + list(rejects["record_id"])) == sorted(props["proposal_id"])
         assert len(sums) == len(props) and sums["objects_and_phenomena"].map(len).min() >= 1
         calls = server.counts["chat"]
@@ -62,7 +63,7 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
                              timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
         assert server.counts["chat"] == calls  # the rerun is answered from the cache
-        summary = (tmp_path / "results/demo/llm/run.json").read_text()
+        summary = (tmp_path / "results/images/demo/llm/run.json").read_text()
         assert '"calls": 0' in summary and f'"cache_hits": {len(props)}' in summary
         leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
         assert leaks == []
@@ -71,12 +72,13 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
 
 
 WHOLE = """\
-source: demo
-captions: [abstract, summary]
-demo: {{n_proposals: 24, min_images: 2, max_images: 2, image_size: 48}}
-dataset: {{val_fraction: 0.2, test_fraction: 0.25}}
-train: {{modes: [full], steps: 20, batch_size: 16, warmup_steps: 5, eval_every: 10, checkpoint_every: 10}}
-eval: {{n_boot: 50}}
+images:
+  source: demo
+  captions: [abstract, summary]
+  demo: {{n_proposals: 24, min_images: 2, max_images: 2, image_size: 48}}
+  dataset: {{val_fraction: 0.2, test_fraction: 0.25}}
+  train: {{modes: [full], steps: 20, batch_size: 16, warmup_steps: 5, eval_every: 10, checkpoint_every: 10}}
+  eval: {{n_boot: 50}}
 llm:
   backend: openai
   base_url: '{url}'
@@ -98,11 +100,11 @@ def test_whole_dag_with_summaries_reports_both_caption_types(tmp_path):
         assert run.returncode == 0, run.stderr[-3000:]
         import json
 
-        res = json.loads((tmp_path / "results/demo/eval/retrieval.json").read_text())["results"]
+        res = json.loads((tmp_path / "results/images/demo/eval/retrieval.json").read_text())["results"]
         assert {"base/abstract", "base/summary", "full-abstract/abstract", "full-summary/summary"} <= set(res)
-        table = pd.read_csv(tmp_path / "results/demo/eval/comparison.csv")
+        table = pd.read_csv(tmp_path / "results/images/demo/eval/comparison.csv")
         assert {"full-abstract/abstract", "full-summary/summary"} <= set(table["model"])
-        caps = pd.read_parquet(tmp_path / "results/demo/captions/summary.parquet")
+        caps = pd.read_parquet(tmp_path / "results/images/demo/captions/summary.parquet")
         assert caps["text"].str.startswith("Objects and phenomena:").all()
         leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
         assert leaks == []

@@ -16,10 +16,10 @@ from skytext.align.models import load_state_dict
 
 pytestmark = pytest.mark.e2e
 
-MODEL = "results/demo/models/full-abstract"
+MODEL = "results/images/demo/models/full-abstract"
 CONFIG = ["--configfile", "tests/configs/micro.yaml", "resume.yaml"]
-RESUME = ("train: {modes: [full], steps: 60, batch_size: 24, lr: 0.001, warmup_steps: 10, eval_every: 10,"
-          " checkpoint_every: 10}\n")
+RESUME = ("images: {train: {modes: [full], steps: 60, batch_size: 24, lr: 0.001, warmup_steps: 10, eval_every: 10,"
+          " checkpoint_every: 10}}\n")
 
 
 def _kill_after_first_checkpoint(cwd, target):

@@ -11,8 +11,14 @@ from conftest import ROOT
 from skytext.align import data, loss, train
 from skytext.sources import sky_demo as demo
 from skytext.align.models import ModelSpec, build, load_state_dict
+from skytext.core.config import defaults
 
 CFG_FILE = str(ROOT / "resources/model_configs/skytext-tiny.json")
+
+
+def train_config(**overrides) -> "train.TrainConfig":
+    """The schema's default ``images.train`` section with ``overrides`` (the only home of defaults)."""
+    return train.TrainConfig.from_config({**defaults("images.train"), "lr": 5e-4, **overrides}, seed=0)
 
 
 def test_clip_loss_matches_a_loop():
@@ -93,7 +99,7 @@ def tiny_data(tmp_path_factory):
 
 
 def _train(tmp, tr, va, caps, name, mode="full", stop_after=None, accum=1):
-    cfg = train.TrainConfig(steps=8, batch_size=8, accum_steps=accum, eval_every=4, checkpoint_every=2, warmup_steps=2)
+    cfg = train_config(steps=8, batch_size=8, accum_steps=accum, eval_every=4, checkpoint_every=2, warmup_steps=2)
     spec = ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode=mode)
     return train.train(spec, cfg, tr, va, caps, str(tmp / f"{name}.pt"), str(tmp / f"{name}.csv"),
                        str(tmp / f"ckpt_{name}"), stop_after=stop_after)
@@ -154,8 +160,8 @@ def test_torchrun_ddp_with_two_cpu_processes_equals_one_process(tiny_data):
     spec = ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode="full", caption="abstract")
     results = {}
     for n, accum in ((1, 1), (2, 1), (2, 2)):
-        cfg = train.TrainConfig(steps=6, batch_size=8, accum_steps=accum, eval_every=3, checkpoint_every=3,
-                                warmup_steps=2)
+        cfg = train_config(steps=6, batch_size=8, accum_steps=accum, eval_every=3, checkpoint_every=3,
+                           warmup_steps=2)
         name = f"ddp{n}x{accum}"
         job = launch.make_job(spec, cfg, tmp / "ddp_obs.parquet", tmp / "ddp_caps.parquet", tmp / f"{name}.pt",
                               tmp / f"{name}.csv", tmp / f"ckpt_{name}")

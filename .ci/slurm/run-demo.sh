@@ -9,7 +9,7 @@
 #    the other, both with --configfile CONFIGFILE,
 # 4. asserts every job of the Slurm run was a Slurm job (one "submitted with SLURM jobid N" line and one
 #    .snakemake/slurm_logs/rule_<rule>/.../N.log per job, and the job count equals the local run's), and
-# 5. asserts results/<source>/eval/retrieval.json is identical in both runs, timing fields excepted.
+# 5. asserts results/<study>/<source>/eval/retrieval.json is identical in both runs, timing fields excepted.
 # Env: SKYTEXT_CI_KEEP=1 keeps the temp dirs; SKYTEXT_CI_SNAKEFILE picks another Snakefile (self-test with
 # tests/data/slurm/Snakefile, which has no eval output: then step 5 is skipped).
 set -euo pipefail
@@ -98,9 +98,9 @@ def strip(obj):
         return [strip(v) for v in obj]
     return obj
 
-evals = sorted((work / "slurm").glob("results/*/eval/retrieval.json"))
+evals = sorted((work / "slurm").glob("results/*/*/eval/retrieval.json"))
 if not evals:
-    print("run-demo: no results/*/eval/retrieval.json (self-test workflow?): numbers not compared")
+    print("run-demo: no results/*/*/eval/retrieval.json (self-test workflow?): numbers not compared")
     sys.exit(0)
 for s_path in evals:
     l_path = work / "local" / s_path.relative_to(work / "slurm")

@@ -34,7 +34,7 @@ class ModelSpec:
     """Everything needed to rebuild a model; saved as ``model.json`` beside its weights."""
 
     arch: str  # open_clip architecture name
-    config_file: str | None = None  # JSON config registered under ``arch`` (shipped configs)
+    config_file: str | None  # JSON config registered under ``arch`` (shipped configs); None = built-in arch
     pretrained: str | None = None  # open_clip tag or a checkpoint path; None = random init
     mode: str = "full"
     head_hidden: int = 512
@@ -42,6 +42,12 @@ class ModelSpec:
     caption: str | None = None  # caption type trained on
     seed: int = 0
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, section: dict, mode: str, caption: str | None, seed: int) -> "ModelSpec":
+        """From the complete ``images.model`` section (the spec's defaults are pinned to the schema's by a test)."""
+        return cls(arch=section["arch"], config_file=section["config_file"], pretrained=section["pretrained"],
+                   mode=mode, head_hidden=section["head_hidden"], weights=None, caption=caption, seed=seed)
 
     def to_json(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -32,34 +32,45 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    steps: int = 600
-    batch_size: int = 64
-    accum_steps: int = 1  # micro-batches per step; negatives still span the whole batch
-    lr: float = 5e-4
-    weight_decay: float = 0.1
-    warmup_steps: int = 50
-    schedule: str = "cosine"  # constant | cosine
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    checkpoint_every: int = 100
-    rot90: bool = True
-    flip: bool = True
-    crop_scale: tuple[float, float] = (0.75, 1.0)
-    sentence_sample: bool = True
-    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
-    device: str = "auto"
-    workers: int = 0
-    cache_images_mb: int = 2048  # keep decoded training images in memory below this size
-    seed: int = 0
+    """The ``images.train`` config section, typed. No defaults here: they live in the schema only
+    (``workflow/schemas/studies/images.schema.yaml``); build it with :meth:`from_config` from a checked config
+    (or ``skytext.core.config.defaults("images.train")`` in tests)."""
+
+    steps: int
+    batch_size: int
+    accum_steps: int  # micro-batches per step; negatives still span the whole batch
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    schedule: str  # constant | cosine
+    grad_clip: float
+    eval_every: int
+    checkpoint_every: int
+    rot90: bool
+    flip: bool
+    crop_scale: tuple[float, float]
+    sentence_sample: bool
+    precision: str  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+    device: str
+    workers: int
+    cache_images_mb: int  # keep decoded training images in memory below this size
+    seed: int
     extra: dict = field(default_factory=dict)
 
     @classmethod
+    def from_config(cls, section: dict, seed: int) -> "TrainConfig":
+        """From the complete ``images.train`` section (keys the trainer does not use, e.g. ``modes``, are skipped)."""
+        return cls.from_dict({**section, "seed": seed})
+
+    @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        kw = {k: v for k, v in d.items() if k in known}
-        if "crop_scale" in kw:
-            kw["crop_scale"] = tuple(kw["crop_scale"])
-        return cls(**kw)
+        known = [f for f in cls.__dataclass_fields__ if f != "extra"]
+        missing = [k for k in known if k not in d]
+        if missing:
+            raise KeyError(f"train config lacks {', '.join(missing)} (build it from the schema's defaults)")
+        kw = {k: d[k] for k in known}
+        kw["crop_scale"] = tuple(kw["crop_scale"])
+        return cls(**kw, extra=dict(d.get("extra") or {}))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
-"""Config checking with one-line errors that name the culprit.
+"""Config checking with one-line errors that name the culprit; the schema is the only home of defaults.
 
-The schema (``workflow/schemas/config.schema.yaml``) and its sections
-(``workflow/schemas/sections/<section>.schema.yaml``) carry every default; :func:`check` composes them,
-reports the first problem as one line (``train.lr: 'fast' is not of type 'number'``, ``unknown key
-'trian' (did you mean 'train'?)``) and fills in defaults.
+``workflow/schemas/config.schema.yaml`` holds the keys shared by all studies (``studies``, ``seed``,
+``shards``, ``resources``) and pulls in ``sections/<name>.schema.yaml`` where a property says
+``x-include: sections/<name>.schema.yaml`` (``llm`` at the top level, ``hst`` inside ``images``). Every file
+``studies/<study>.schema.yaml`` adds the config section of one study, and the study names become the allowed
+values of ``studies``. :func:`check` composes them, turns the strings Snakemake's ``--config`` passes into the
+schema's types, fills in every default, and reports the first problem as one line (``images.train.lr: 'fast'
+is not of type 'number'``, ``unknown key 'images.trian' (did you mean 'train'?)``).
+
+Library code receives complete sections and indexes them (``cfg["key"]``); no default literal lives in code.
+:func:`defaults` gives the complete default section for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -11,32 +17,94 @@ from __future__ import annotations
 import copy
 import difflib
 from pathlib import Path
+from typing import Any, Callable
 
 import jsonschema
 import yaml
+
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line."""
 
 
-def load_schema(schema_dir: str | Path) -> dict:
+def _read(path: Path) -> dict:
+    schema = yaml.safe_load(path.read_text())
+    schema.pop("$schema", None)
+    return schema
+
+
+def _resolve_includes(node: Any, schema_dir: Path) -> Any:
+    if isinstance(node, dict):
+        if "x-include" in node:
+            included = _resolve_includes(_read(schema_dir / node["x-include"]), schema_dir)
+            extra = {k: v for k, v in node.items() if k not in ("x-include",)}
+            node = {**included, **extra}
+            node.setdefault("default", {})
+            return node
+        return {k: _resolve_includes(v, schema_dir) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_includes(v, schema_dir) for v in node]
+    return node
+
+
+def load_schema(schema_dir: str | Path = SCHEMAS) -> dict:
+    """The whole config schema: top level, sections and one property per study schema."""
     schema_dir = Path(schema_dir)
-    schema = yaml.safe_load((schema_dir / "config.schema.yaml").read_text())
-    for path in sorted((schema_dir / "sections").glob("*.schema.yaml")):
-        name = path.name.removesuffix(".schema.yaml")
-        section = yaml.safe_load(path.read_text())
-        section.pop("$schema", None)
+    schema = _read(schema_dir / "config.schema.yaml")
+    studies = sorted(p.name.removesuffix(".schema.yaml") for p in (schema_dir / "studies").glob("*.schema.yaml"))
+    for name in studies:
+        section = _read(schema_dir / "studies" / f"{name}.schema.yaml")
         section.setdefault("default", {})
         schema["properties"][name] = section
-    return schema
+    schema["properties"]["studies"]["items"]["enum"] = studies
+    return _resolve_includes(schema, schema_dir)
+
+
+def study_names(schema_dir: str | Path = SCHEMAS) -> list[str]:
+    return list(load_schema(schema_dir)["properties"]["studies"]["items"]["enum"])
+
+
+def _types(schema: dict) -> list[str]:
+    t = schema.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
+
+
+def _coerce_scalar(value: str, types: list[str]) -> Any:
+    low = value.strip().lower()
+    if "null" in types and low in ("null", "~"):
+        return None
+    if "string" in types:
+        return value
+    if "boolean" in types and low in ("true", "false", "yes", "no"):
+        return low in ("true", "yes")
+    for name, conv in (("integer", int), ("number", float)):
+        if name in types:
+            try:
+                return conv(value)
+            except ValueError:
+                pass
+    return value
+
+
+def _coerce(instance: Any, schema: dict) -> Any:
+    """Snakemake's ``--config k={...}`` hands nested values over as strings: give them the schema's types."""
+    if isinstance(instance, str):
+        return _coerce_scalar(instance, _types(schema))
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return [_coerce(v, schema["items"]) for v in instance]
+    if isinstance(instance, dict):
+        props = schema.get("properties", {})
+        return {k: _coerce(v, props[k]) if k in props else v for k, v in instance.items()}
+    return instance
 
 
 def _fill_defaults(instance: dict, schema: dict) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+        if isinstance(instance.get(key), dict) and "object" in _types(sub):
             _fill_defaults(instance[key], sub)
 
 
@@ -60,22 +128,45 @@ def _one_line(error: jsonschema.ValidationError) -> str:
     return f"{where or '<top level>'}: {msg}"
 
 
-def check(config: dict, schema_dir: str | Path) -> dict:
-    """Validate ``config`` (in place, defaults filled) and return it; raise :class:`ConfigError`."""
+def _check_images(cfg: dict) -> None:
+    demo, ds = cfg["demo"], cfg["dataset"]
+    if demo["min_images"] > demo["max_images"]:
+        raise ConfigError("images.demo.min_images: must not exceed images.demo.max_images")
+    if ds["val_fraction"] + ds["test_fraction"] >= 0.9:
+        raise ConfigError("images.dataset.val_fraction + test_fraction: must leave at least 10 % for training")
+
+
+# Cross-key rules a schema cannot say, per section: a study registers its own here.
+SECTION_CHECKS: dict[str, Callable[[dict], None]] = {"images": _check_images}
+
+
+def check(config: dict | None, schema_dir: str | Path = SCHEMAS) -> dict:
+    """Validate ``config`` (in place: types coerced, defaults filled) and return it; raise :class:`ConfigError`."""
     schema = load_schema(schema_dir)
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise ConfigError("the config must be a mapping of keys to values")
+    config.update(_coerce(config, schema))
     _fill_defaults(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), _where(e)))
     if errors:
-        raise ConfigError(_one_line(errors[0]))
-    demo = config.get("demo", {})
-    if demo.get("min_images", 1) > demo.get("max_images", 1):
-        raise ConfigError("demo.min_images: must not exceed demo.max_images")
-    ds = config.get("dataset", {})
-    if ds.get("val_fraction", 0) + ds.get("test_fraction", 0) >= 0.9:
-        raise ConfigError("dataset.val_fraction + dataset.test_fraction: must leave at least 10 % for training")
+        err = errors[0]
+        if list(err.absolute_path)[:1] == ["studies"] and err.validator == "enum":
+            hint = difflib.get_close_matches(str(err.instance), study_names(schema_dir), n=1)
+            tip = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"studies: unknown study {err.instance!r}{tip}; known: "
+                              f"{', '.join(study_names(schema_dir))}")
+        raise ConfigError(_one_line(err))
+    for name, rule in SECTION_CHECKS.items():
+        rule(config[name])
     return config
+
+
+def defaults(path: str = "", schema_dir: str | Path = SCHEMAS) -> Any:
+    """The complete default value at a dotted ``path`` (``"images.train"``; ``""`` = the whole config)."""
+    node: Any = check({}, schema_dir)
+    for part in [p for p in path.split(".") if p]:
+        node = node[part]
+    return copy.deepcopy(node)

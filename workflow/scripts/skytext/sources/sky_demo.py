@@ -324,11 +324,17 @@ def observe(img: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarr
 
 @dataclass(frozen=True)
 class DemoConfig:
-    n_proposals: int = 300
-    min_images: int = 3
-    max_images: int = 6
-    image_size: int = 96
-    seed: int = 0
+    """The ``images.demo`` config section plus the seed (defaults live in the schema only)."""
+
+    n_proposals: int
+    min_images: int
+    max_images: int
+    image_size: int
+    seed: int
+
+    @classmethod
+    def from_config(cls, section: dict, seed: int) -> "DemoConfig":
+        return cls(section["n_proposals"], section["min_images"], section["max_images"], section["image_size"], seed)
 
 
 def _rng(seed: int, *keys) -> np.random.Generator:

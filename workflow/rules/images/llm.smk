@@ -11,21 +11,21 @@ LLM_SHARDS = [str(i) for i in range(LLM["shards"])]
 
 rule summarise:
     input:
-        proposals=f"{RES}/dataset/proposals.parquet",
+        proposals=f"{IMG_RES}/dataset/proposals.parquet",
         prompt=f"resources/prompts/{LLM['prompt']}",
         vocab=LLM["vocab"],
     output:
-        summaries=f"{RES}/llm/shards/{{llm_shard}}/summaries.parquet",
-        rejects=f"{RES}/llm/shards/{{llm_shard}}/rejects.parquet",
-        run=f"{RES}/llm/shards/{{llm_shard}}/run.json",
+        summaries=f"{IMG_RES}/llm/shards/{{llm_shard}}/summaries.parquet",
+        rejects=f"{IMG_RES}/llm/shards/{{llm_shard}}/rejects.parquet",
+        run=f"{IMG_RES}/llm/shards/{{llm_shard}}/run.json",
     log:
-        f"{LOGS}/summarise/{{llm_shard}}.log",
+        f"{IMG_LOGS}/summarise/{{llm_shard}}.log",
     benchmark:
-        f"{RES}/benchmarks/summarise/{{llm_shard}}.tsv"
+        f"{IMG_RES}/benchmarks/summarise/{{llm_shard}}.tsv"
     wildcard_constraints:
         llm_shard=r"\d+",
     conda:
-        "../envs/llm.yaml"
+        "../../envs/llm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -35,28 +35,28 @@ rule summarise:
         llm=LLM,
         shards=len(LLM_SHARDS),
     script:
-        "../scripts/summarise.py"
+        "../../scripts/summarise.py"
 
 
 rule gather_summaries:
     input:
         summaries=expand(
-            f"{RES}/llm/shards/{{llm_shard}}/summaries.parquet", llm_shard=LLM_SHARDS
+            f"{IMG_RES}/llm/shards/{{llm_shard}}/summaries.parquet", llm_shard=LLM_SHARDS
         ),
         rejects=expand(
-            f"{RES}/llm/shards/{{llm_shard}}/rejects.parquet", llm_shard=LLM_SHARDS
+            f"{IMG_RES}/llm/shards/{{llm_shard}}/rejects.parquet", llm_shard=LLM_SHARDS
         ),
-        runs=expand(f"{RES}/llm/shards/{{llm_shard}}/run.json", llm_shard=LLM_SHARDS),
+        runs=expand(f"{IMG_RES}/llm/shards/{{llm_shard}}/run.json", llm_shard=LLM_SHARDS),
     output:
-        summaries=f"{RES}/llm/summaries.parquet",
-        rejects=f"{RES}/llm/rejects.parquet",
-        run=f"{RES}/llm/run.json",
+        summaries=f"{IMG_RES}/llm/summaries.parquet",
+        rejects=f"{IMG_RES}/llm/rejects.parquet",
+        run=f"{IMG_RES}/llm/run.json",
     log:
-        f"{LOGS}/gather_summaries/all.log",
+        f"{IMG_LOGS}/gather_summaries/all.log",
     benchmark:
-        f"{RES}/benchmarks/gather_summaries/all.tsv"
+        f"{IMG_RES}/benchmarks/gather_summaries/all.tsv"
     conda:
-        "../envs/llm.yaml"
+        "../../envs/llm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -64,4 +64,4 @@ rule gather_summaries:
     params:
         prices=LLM["prices"],
     script:
-        "../scripts/gather_summaries.py"
+        "../../scripts/gather_summaries.py"

@@ -1,0 +1,61 @@
+# The image study (PAPERCLIP): paths, model names and targets. Results under results/images/<source>/.
+
+IMG = config["images"]
+IMG_RES, IMG_LOGS = study_dirs("images")
+CAPTIONS = list(IMG["captions"])
+SPLITS = ["val", "test"]
+EVAL_SPLIT = IMG["eval"]["split"]
+EMBED_SHARDS = [str(i) for i in range(IMG["embed"]["shards"])]
+TRAINED = [f"{mode}-{cap}" for cap in CAPTIONS for mode in IMG["train"]["modes"]]
+MODELS = ["base"] + TRAINED
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+    caption="|".join(CAPTIONS),
+    model="|".join(MODELS),
+
+
+def model_caption(model):
+    """The caption type a model was trained on (None for the untrained base)."""
+    return None if model == "base" else model.split("-", 1)[1]
+
+
+def eval_pairs():
+    """(model, caption) pairs to evaluate: base on every caption type, each trained model on its own."""
+    pairs = [("base", cap) for cap in CAPTIONS]
+    return pairs + [(m, model_caption(m)) for m in TRAINED]
+
+
+def caption_inputs(wildcards):
+    inputs = {"proposals": f"{IMG_RES}/dataset/proposals.parquet"}
+    if wildcards.caption == "summary":
+        inputs["summaries"] = f"{IMG_RES}/llm/summaries.parquet"
+    return inputs
+
+
+def model_inputs(wildcards):
+    spec = f"{IMG_RES}/models/{wildcards.model}/model.json"
+    if wildcards.model == "base":
+        return {"spec": spec}
+    return {"spec": spec, "weights": f"{IMG_RES}/models/{wildcards.model}/model.pt"}
+
+
+def images_targets():
+    return (
+        [
+            f"{IMG_RES}/eval/retrieval.json",
+            f"{IMG_RES}/eval/comparison.csv",
+            f"{IMG_RES}/eval/retrieval_curves.png",
+        ]
+        + [f"{IMG_RES}/models/{m}/training_curves.png" for m in TRAINED]
+        + [f"{IMG_RES}/explore/{m}/summary.json" for m in MODELS]
+    )
+
+
+STUDY_TARGETS["images"] = images_targets
+
+
+rule images:
+    input:
+        images_targets(),

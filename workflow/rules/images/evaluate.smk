@@ -1,0 +1,105 @@
+# Retrieval evaluation per model x caption, then one comparison across models with baselines.
+
+
+rule evaluate:
+    input:
+        images=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.npy",
+        image_ids=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.parquet",
+        texts=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/texts_{{caption}}.npy",
+        text_ids=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/texts_{{caption}}.parquet",
+    output:
+        result=f"{IMG_RES}/eval/{{model}}/{{caption}}.json",
+    log:
+        f"{IMG_LOGS}/evaluate/{{model}}-{{caption}}.log",
+    benchmark:
+        f"{IMG_RES}/benchmarks/evaluate/{{model}}-{{caption}}.tsv"
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        eval=IMG["eval"],
+        seed=config["seed"],
+        split=EVAL_SPLIT,
+        model=lambda wc: wc.model,
+        caption=lambda wc: wc.caption,
+    script:
+        "../../scripts/evaluate.py"
+
+
+rule compare:
+    input:
+        results=[f"{IMG_RES}/eval/{m}/{c}.json" for m, c in eval_pairs()],
+        observations=f"{IMG_RES}/dataset/observations.parquet",
+        proposals=f"{IMG_RES}/dataset/proposals.parquet",
+    output:
+        json=f"{IMG_RES}/eval/retrieval.json",
+        table=report(
+            f"{IMG_RES}/eval/comparison.csv",
+            caption="../../report/comparison.rst",
+            category="Retrieval",
+        ),
+        curves=report(
+            f"{IMG_RES}/eval/retrieval_curves.png",
+            caption="../../report/curves.rst",
+            category="Retrieval",
+        ),
+    log:
+        f"{IMG_LOGS}/compare/all.log",
+    benchmark:
+        f"{IMG_RES}/benchmarks/compare/all.tsv"
+    conda:
+        "../../envs/core.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        eval=IMG["eval"],
+        seed=config["seed"],
+        split=EVAL_SPLIT,
+    script:
+        "../../scripts/evaluate.py"
+
+
+rule explore:
+    input:
+        unpack(model_inputs),
+        images=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.npy",
+        image_ids=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.parquet",
+        texts=lambda wc: f"{IMG_RES}/embed/{wc.model}/{EVAL_SPLIT}/texts_{model_caption(wc.model) or CAPTIONS[0]}.npy",
+        text_ids=lambda wc: f"{IMG_RES}/embed/{wc.model}/{EVAL_SPLIT}/texts_{model_caption(wc.model) or CAPTIONS[0]}.parquet",
+        descriptions="resources/vocab/descriptions.txt",
+        queries="resources/vocab/queries.txt",
+    output:
+        descriptions=f"{IMG_RES}/explore/{{model}}/descriptions.csv",
+        summary=f"{IMG_RES}/explore/{{model}}/summary.json",
+        gallery=report(
+            f"{IMG_RES}/explore/{{model}}/gallery.png",
+            caption="../../report/gallery.rst",
+            category="Exploration",
+            labels={"model": "{model}", "figure": "query gallery"},
+        ),
+        histogram=report(
+            f"{IMG_RES}/explore/{{model}}/similarities.png",
+            caption="../../report/similarities.rst",
+            category="Exploration",
+            labels={"model": "{model}", "figure": "true vs shuffled similarities"},
+        ),
+    log:
+        f"{IMG_LOGS}/explore/{{model}}.log",
+    benchmark:
+        f"{IMG_RES}/benchmarks/explore/{{model}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        seed=config["seed"],
+        model=lambda wc: wc.model,
+    script:
+        "../../scripts/explore.py"

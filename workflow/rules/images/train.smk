@@ -1,0 +1,55 @@
+# Models: the untrained base (a spec only) and one fine-tuned model per training mode and caption type.
+
+
+rule base_model:
+    output:
+        spec=f"{IMG_RES}/models/base/model.json",
+    log:
+        f"{IMG_LOGS}/base_model/base.log",
+    benchmark:
+        f"{IMG_RES}/benchmarks/base_model/base.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        model=IMG["model"],
+        seed=config["seed"],
+    script:
+        "../../scripts/base_model.py"
+
+
+rule train:
+    input:
+        observations=f"{IMG_RES}/dataset/observations.parquet",
+        captions=lambda wc: f"{IMG_RES}/captions/{model_caption(wc.model)}.parquet",
+    output:
+        weights=f"{IMG_RES}/models/{{model}}/model.pt",
+        spec=f"{IMG_RES}/models/{{model}}/model.json",
+        metrics=f"{IMG_RES}/models/{{model}}/metrics.csv",
+        curves=report(
+            f"{IMG_RES}/models/{{model}}/training_curves.png",
+            caption="../../report/training.rst",
+            category="Training",
+            labels={"model": "{model}"},
+        ),
+    log:
+        f"{IMG_LOGS}/train/{{model}}.log",
+    benchmark:
+        f"{IMG_RES}/benchmarks/train/{{model}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["resources"]["train_threads"]
+    resources:
+        mem_mb=config["resources"]["train_mem_mb"],
+        runtime=config["resources"]["train_runtime"],
+        gpu=config["resources"]["gpu"],
+    params:
+        model=IMG["model"],
+        train=IMG["train"],
+        seed=config["seed"],
+        ckpt_dir=lambda wc: f"{IMG_RES}/models/{wc.model}/checkpoints",
+    script:
+        "../../scripts/train_model.py"
