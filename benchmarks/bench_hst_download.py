@@ -2,8 +2,8 @@
 
 Synthetic full-size previews (a ``--source-px`` square of sky noise, stars and a few galaxies, JPEG like
 MAST's ``Preview-Full`` files) are served by the MAST replay server on 127.0.0.1 and fetched by the real
-shard code (:func:`skytext.sources.download.download_shard`: 4 workers, size and decode checks, Lanczos resize to
-``--size`` px, JPEG q95, atomic writes). Reported: bytes served and kept per preview, and seconds per preview
+shard code (:func:`skytext.sources.download.download_shard`: ``hst.download.workers`` threads, size and
+decode checks, Lanczos resize to ``--size`` px, JPEG q95, atomic writes). Reported: bytes served and kept per preview, and seconds per preview
 on this machine with no network in the way -- the floor under the per-file time of a real run, whose
 network part (latency + bytes / bandwidth, spread over the workers) adds to it. Real previews differ from
 these synthetic ones; after discovery, ``results/hst/acquire/plan.parquet`` lists each planned preview's
@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests")]
 
 from fakes.mast_replay import DATA, ReplayServer  # noqa: E402
-from skytext.sources.download import RetryPolicy, ShardSettings, download_shard  # noqa: E402
+from skytext.core.config import defaults  # noqa: E402
+from skytext.sources.download import download_shard, settings_from_config  # noqa: E402
 
 
 def sky(px: int, seed: int, noise: float) -> bytes:
@@ -53,9 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=24, help="previews to fetch")
     ap.add_argument("--source-px", type=int, default=4096, help="side of the served (full-size) previews")
-    ap.add_argument("--size", type=int, default=512, help="stored size (hst.image_size)")
-    ap.add_argument("--workers", type=int, default=4, help="hst.download.workers")
+    ap.add_argument("--size", type=int, help="stored size (hst.image_size; default: the config's)")
+    ap.add_argument("--workers", type=int, help="hst.download.workers (default: the config's)")
     args = ap.parse_args(argv)
+    hst = defaults("images.hst")
+    args.size = hst["image_size"] = args.size or hst["image_size"]
+    args.workers = hst["download"]["workers"] = args.workers or hst["download"]["workers"]
     if args.n < 1 or args.source_px < 16:
         sys.exit("bench_hst_download: error: --n must be >= 1 and --source-px >= 16")
 
@@ -74,8 +78,7 @@ def main(argv: list[str] | None = None) -> None:
                          "filename": name, "size": len(body), "cycle": 1, "instrument": "", "filter": "", "target": ""})
         server = ReplayServer(data=data).start()
         try:
-            settings = ShardSettings(mast_url=server.url, image_dir=tmp / "images", quarantine_dir=tmp / "q",
-                                     image_size=args.size, workers=args.workers, policy=RetryPolicy(timeout_s=60))
+            settings = settings_from_config({**hst, "mast_url": server.url}, tmp / "images", tmp / "q")
             t0, c0 = time.perf_counter(), time.process_time()
             obs, rejects, _ = download_shard(pd.DataFrame(rows), settings)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -57,7 +57,7 @@ from torch.nn import functional as F  # noqa: E402
 
 from skytext.sources import sky_demo as demo  # noqa: E402
 from skytext.align.embed import embed_images  # noqa: E402
-from skytext.align.models import ModelSpec, build, pick_device, register_config  # noqa: E402
+from skytext.align.models import ModelSpec, build_model, pick_device, register_config  # noqa: E402
 from skytext.align.train import TrainConfig, train  # noqa: E402
 
 DEFAULTS = {"images": 512, "batch_size": 64, "steps": 30, "warmup": 3, "repeats": 3}
@@ -176,7 +176,7 @@ class BareTrainer:
 
 # ------------------------------------------------------------------------------------------------ benchmarks
 def bench_embed(args, spec, device, obs) -> dict:
-    model, preprocess, _ = build(spec)
+    model, preprocess, _ = build_model(spec)
     model.eval().to(device)
     clip, size = model.clip, preprocess["image_size"]
     mean = torch.tensor(preprocess["mean"], device=device).view(1, 3, 1, 1)
@@ -208,7 +208,7 @@ def bench_embed(args, spec, device, obs) -> dict:
 
 
 def bench_train(args, spec, device, obs, captions, tmp: Path) -> dict:
-    preprocess = build(spec)[1]
+    preprocess = build_model(spec)[1]
     size = preprocess["image_size"]
     W, S = args.warmup, args.steps
 
@@ -273,7 +273,7 @@ def main(argv=None) -> None:
     config_file = None if str(args.config_file).lower() == "none" else str((ROOT / args.config_file).resolve())
     register_config(args.arch, config_file)
     spec = ModelSpec(arch=args.arch, config_file=config_file, pretrained=None, seed=0)
-    input_size = build(spec)[1]["image_size"]
+    input_size = build_model(spec)[1]["image_size"]
     demo_size = args.demo_size or max(96, input_size)
     prec = "bf16 autocast" if use_bf16(device, args.precision) else "fp32"
 

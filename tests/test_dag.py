@@ -30,7 +30,9 @@ def planned(proc) -> dict:
 
 @pytest.mark.e2e
 def test_micro_demo_end_to_end(workflow_copy):
-    run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml")
+    first = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml")
+    # training shows one line per evaluation on the terminal, not only in its log
+    assert re.search(r"train full-abstract: step 20/60 loss [0-9.]+ val_loss [0-9.]+ val top-10% [0-9.]+", first.stderr)
     res = json.loads((workflow_copy / "results/images/demo/eval/retrieval.json").read_text())["results"]
     assert {"base/abstract", "full-abstract/abstract", "shuffled-abstract/abstract", "random", "oracle"} <= set(res)
     for name, r in res.items():

@@ -68,7 +68,7 @@ def test_dataset_keeps_or_rejects_every_record(tiny, tmp_path):
     props.loc[5, "abstract"] = "  "
     shards = [pd.concat([obs, orphan, dup], ignore_index=True)]
     dcfg = {"val_fraction": 0.2, "test_fraction": 0.2, "min_abstract_chars": 40, "max_abstract_chars": 20000}
-    out_obs, out_props, rejects = dataset.build(shards, [contracts.rejects_frame([])], props, contracts.rejects_frame([]), dcfg, seed=0)
+    out_obs, out_props, rejects = dataset.build_dataset(shards, [contracts.rejects_frame([])], props, contracts.rejects_frame([]), dcfg, seed=0)
     entered = set(shards[0]["obs_id"])
     assert set(out_obs["obs_id"]) | set(rejects.loc[rejects.record_type == "observation", "record_id"]) == entered
     reasons = dict(zip(rejects["record_id"], rejects["reason"]))
@@ -83,16 +83,16 @@ def test_dataset_keeps_or_rejects_every_record(tiny, tmp_path):
 
 def test_captions_abstract_title_and_summary(tiny):
     _, props, _ = tiny
-    ab = captions.build("abstract", props)
+    ab = captions.caption_table("abstract", props)
     assert ab["text"].iloc[0].startswith(f"Category: {props['category'].iloc[0]}. ")
     assert (ab["text_id"] == ab["proposal_id"]).all()
-    ti = captions.build("title", props, category_prefix=False)
+    ti = captions.caption_table("title", props, category_prefix=False)
     assert ti["text"].tolist() == props["title"].tolist()
     summ = pd.DataFrame({"proposal_id": props["proposal_id"].iloc[:3],
                          "objects_and_phenomena": [["spiral galaxies", "dust lanes"]] * 3,
                          "science_use_cases": [["star formation"]] * 3})
-    su = captions.build("summary", props, summ)
+    su = captions.caption_table("summary", props, summ)
     assert len(su) == 3
     assert su["text"].iloc[0] == "Objects and phenomena: spiral galaxies, dust lanes. Science use cases: star formation."
     with pytest.raises(ValueError, match="summary"):
-        captions.build("summary", props, None)
+        captions.caption_table("summary", props, None)

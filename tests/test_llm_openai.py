@@ -7,13 +7,18 @@ import pandas as pd
 import pytest
 
 from fakes.openai_stub import OpenAIStub
+from skytext.core.config import check
+from skytext.llm.cache import Cache
 from skytext.llm.client import ChatError
-from skytext.llm.summarise import summarise_proposals, write_rejects, write_run, write_summaries
+from skytext.llm.prompt import load_prompt
+from skytext.llm.summarise import cache_key, request_params, summarise_proposals, write_rejects, write_run
+from skytext.llm.summarise import write_summaries
 from skytext.core.smk import log_to
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = ROOT / "resources" / "prompts" / "summary_v1.yaml"
 PROPOSALS = Path(__file__).parent / "data" / "llm" / "proposals.json"
+SCHEMAS = ROOT / "workflow" / "schemas"
 KEY = "sk-test-7f3a9c1e5b2d4f60-do-not-leak"
 KEY_ENV = "SKYTEXT_TEST_LLM_KEY"
 
@@ -32,14 +37,13 @@ def proposals():
 
 
 def llm_cfg(stub, tmp_path, **over):
+    """The complete ``llm`` section a job receives: the schema's defaults under these settings."""
     cfg = {"backend": "openai", "base_url": stub.url, "model": "stub-model", "api_key_env": KEY_ENV,
            "max_concurrency": 3, "timeout_s": 0.5, "max_retries": 3, "backoff_s": 0.01, "backoff_max_s": 0.05,
-           "max_schema_retries": 1, "temperature": 0.0, "max_tokens": 200, "seed": None,
-           "cache_dir": str(tmp_path / "cache"), "cache_rejects": True,
-           "batch": {"poll_interval_s": 0.05, "completion_window": "24h", "price_factor": 0.5},
-           "prices": {"stub-model": {"input_per_1m": 1.0, "output_per_1m": 2.0}}}
+           "max_schema_retries": 1, "max_tokens": 200, "cache_dir": str(tmp_path / "cache"),
+           "batch": {"poll_interval_s": 0.05}, "prices": {"stub-model": {"input_per_1m": 1.0, "output_per_1m": 2.0}}}
     cfg.update(over)
-    return cfg
+    return check({"llm": cfg}, SCHEMAS)["llm"]
 
 
 def title(proposals, pid):
@@ -129,13 +133,49 @@ def test_the_api_key_never_reaches_outputs_logs_or_cache(stub, proposals, tmp_pa
     assert leaks == []
 
 
-def test_a_wrong_key_stops_the_job_with_one_line(stub, proposals, tmp_path, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "sk-wrong")
-    with pytest.raises(ChatError, match="http_401"):
-        summarise_proposals(proposals, llm_cfg(stub, tmp_path), PROMPT)
+def test_a_wrong_key_stops_the_job_after_the_first_answer_with_one_line(stub, proposals, tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-wrong-key-0123456789")
+    stub.delay_s = 0.05
+    with pytest.raises(ChatError) as e:
+        summarise_proposals(proposals, llm_cfg(stub, tmp_path, max_concurrency=4), PROMPT)
+    msg = str(e.value)
+    assert stub.counts["unauthorised"] == 1 and stub.counts["chat"] == 0
+    assert msg.startswith("http_401") and KEY_ENV in msg and "\n" not in msg
+    assert "sk-wrong" not in msg and "0123456789" not in msg
+    # a key revoked mid-run: the workers stop at once instead of sending the rest
+    monkeypatch.setenv(KEY_ENV, KEY)
+    stub.faults = {title(proposals, "10003"): ["always:403"]}
+    with pytest.raises(ChatError, match="http_403"):
+        summarise_proposals(proposals, llm_cfg(stub, tmp_path, max_concurrency=2), PROMPT)
+    assert stub.counts["chat"] <= 4
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(ValueError, match=f"environment variable {KEY_ENV}"):
         summarise_proposals(proposals, llm_cfg(stub, tmp_path), PROMPT)
+
+
+def test_transient_rejects_in_the_cache_are_asked_again_content_rejects_until_the_prompt_changes(
+        stub, proposals, tmp_path):
+    """Reject records a run left in the cache: the transient ones (server errors, timeouts, lines missing from a
+    batch, rate limits) are asked again; a schema reject stays rejected unless the prompt version changes."""
+    cfg = llm_cfg(stub, tmp_path)
+    prompt, cache = load_prompt(PROMPT), Cache(cfg["cache_dir"])
+    rows = proposals.set_index("proposal_id")
+    planted = {"10001": "http_500", "10002": "timeout", "10003": "batch_missing", "10004": "http_429",
+               "10005": "batch_http_503", "10006": "schema_violation"}
+    for pid, reason in planted.items():
+        r = rows.loc[pid]
+        key = cache_key("stub-model", prompt, request_params(cfg, prompt), r["title"], r["category"], r["abstract"])
+        cache.put(key, {"status": "rejected", "summary": None, "reason": reason, "detail": "earlier run",
+                        "raw": "{}" if reason == "schema_violation" else "", "tokens_in": 0, "tokens_out": 0})
+    res = summarise_proposals(proposals, cfg, PROMPT)
+    assert dict(zip(res.rejects["record_id"], res.rejects["reason"])) == {
+        "10006": "schema_violation", "10009": "empty_abstract"}
+    assert stub.counts["chat"] == 7 and res.run["cache_hits"] == 1
+    v2 = tmp_path / "summary_v2.yaml"
+    v2.write_text(PROMPT.read_text().replace("summary-v1", "summary-v2"))
+    assert "summary-v2" in v2.read_text()
+    again = summarise_proposals(proposals, cfg, v2)
+    assert len(again.summaries) == 8 and stub.counts["chat"] == 7 + 8
 
 
 def test_keywords_and_none_backends_make_no_calls(stub, proposals, tmp_path):

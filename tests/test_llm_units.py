@@ -1,12 +1,15 @@
 """Unit tests of the LLM layer's pure parts: schema, messages, cache, cost, keywords, config (retry timing and
 sharding: test_retry.py, test_sharding.py)."""
 
+import ast
 import json
+import re
 import threading
 from pathlib import Path
 
 import pytest
 
+from skytext.core.config import check
 from skytext.llm import check_config
 from skytext.llm.cache import Cache
 from skytext.llm.client import image_part, user_message
@@ -18,6 +21,14 @@ from skytext.llm.schema import SchemaViolation, parse_summary, response_format
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT / "resources" / "vocab" / "astro_terms.yaml"
 PROMPT = ROOT / "resources" / "prompts" / "summary_v1.yaml"
+SCHEMAS = ROOT / "workflow" / "schemas"
+LLM_PKG = ROOT / "workflow" / "scripts" / "skytext" / "llm"
+LLM_SCRIPTS = [ROOT / "workflow" / "scripts" / n for n in ("summarise.py", "gather_summaries.py")]
+
+
+def llm_defaults(**over):
+    """The complete ``llm`` section a job receives: the schema's defaults under ``over``."""
+    return check({"llm": over}, SCHEMAS)["llm"]
 
 
 def test_a_valid_answer_is_parsed_and_cleaned():
@@ -104,10 +115,39 @@ def test_keywords_fill_the_schema_with_spelled_out_classes():
 
 
 def test_check_config_names_the_problem_in_one_line():
-    check_config({"backend": "keywords"}, ["abstract", "summary"])
-    check_config({"backend": "none"}, ["abstract"])
+    check_config(llm_defaults(backend="keywords"), ["abstract", "summary"])
+    check_config(llm_defaults(), ["abstract"])
     with pytest.raises(ValueError, match="llm.backend is 'none'") as e:
-        check_config({"backend": "none"}, ["abstract", "summary"])
+        check_config(llm_defaults(), ["abstract", "summary"])
     assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match="llm.model is empty"):
-        check_config({"backend": "openai", "model": ""}, ["summary"])
+        check_config(llm_defaults(backend="openai", model=""), ["summary"])
+
+
+def test_the_schema_is_the_only_home_of_llm_defaults():
+    """No ``cfg.get("key", default)`` on a config section in the LLM code: the sections it receives are
+    complete (``.get`` on API payloads and records is fine)."""
+    pattern = re.compile(r"\b(?:cfg|llm_cfg|bcfg|config|llm)\.get\(")
+    hits = [f"{p.name}:{n}" for p in [*LLM_PKG.glob("*.py"), *LLM_SCRIPTS]
+            for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert hits == []
+    from skytext.llm.summarise import request_params
+    from skytext.llm.prompt import load_prompt
+
+    params = request_params(llm_defaults(), load_prompt(PROMPT))
+    assert params["max_tokens"] == 400 and params["temperature"] == 0.0  # the schema's, not the code's
+
+
+def test_llm_functions_and_modules_stay_small():
+    """Functions of at most 60 lines, modules of at most 400."""
+    too_long = []
+    for path in [*sorted(LLM_PKG.glob("*.py")), *LLM_SCRIPTS]:
+        text = path.read_text()
+        if len(text.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 60:
+                    too_long.append(f"{path.name}:{node.name}: {n} lines")
+    assert too_long == []

@@ -5,6 +5,7 @@ The real astroquery client and the real requests stack talk HTTP to ``tests/fake
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import subprocess
@@ -13,17 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from fakes.mast_replay import DATA, ReplayServer
-from skytext.sources.abstracts import decode_catalogue, parse_abstracts
+from skytext.sources.abstracts import parse_abstracts
 from skytext.core.contracts import OBSERVATIONS, REJECTS, conform, read_table
-from skytext.sources.download import RetryPolicy, download_shard, fetch_text, run_shard, settings_from_config
-from skytext.sources.mast import build_plan, select_products
+from skytext.sources.download import DownloadPolicy, download_shard, fetch_text, run_shard, settings_from_config
+from skytext.sources.mast import ProductRules, build_plan, sample_per_proposal, select_products
 from skytext.core.sharding import shard_of
 
 ABSTRACTS = Path(__file__).parent / "data" / "abstracts" / "abstracts.cat"
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+HST_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "sections" / "hst.schema.yaml"
 SIZE = 48
 
 
@@ -37,11 +40,29 @@ def server():
 
 @pytest.fixture(scope="module")
 def proposals():
-    return parse_abstracts(decode_catalogue(ABSTRACTS.read_bytes()))[0]
+    return parse_abstracts(ABSTRACTS.read_bytes()).proposals
+
+
+def _defaults(schema: dict):
+    """The value a JSON schema gives an absent key: its ``default``, objects filled in recursively."""
+    value = copy.deepcopy(schema.get("default"))
+    if isinstance(value, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value and "default" in sub:
+                value[key] = _defaults(sub)
+    return value
+
+
+def _hst_defaults() -> dict:
+    """The complete default config section ``hst``, read from its schema (the only home of defaults)."""
+    schema = yaml.safe_load(HST_SCHEMA.read_text())
+    return _defaults({**schema, "default": {}})
 
 
 def hst_config(url: str, **over) -> dict:
-    cfg = {
+    """A complete ``hst`` section: the schema's defaults, then the test's settings, then ``over``."""
+    cfg = _hst_defaults()
+    cfg.update({
         "mast_url": url,
         "proposal_ids": ["15354", "5092", "5371"],
         "cycles": [20, 21],  # brings in 13495 from the abstracts catalogue
@@ -52,7 +73,8 @@ def hst_config(url: str, **over) -> dict:
         "product_filter": {"product_type": "PREVIEW", "extensions": ["jpg"], "name_contains": ["total"]},
         "fits": False,
         "download": {"workers": 2, "timeout_s": 0.5, "retries": 3, "backoff_s": 0.01, "backoff_max_s": 0.05},
-    }
+    })
+    cfg["product_filter"] = {**_hst_defaults()["product_filter"], **cfg["product_filter"]}
     cfg.update(over)
     return cfg
 
@@ -93,18 +115,46 @@ def test_sampling_is_without_replacement_and_seeded():
     names = [f"hst_42_{i:02d}_acs_wfc_total_x{i:02d}_drc.jpg" for i in range(30)]
     prods = pd.DataFrame({"group_obsid": "1", "productFilename": names, "productType": "PREVIEW",
                           "dataURI": [f"mast:HST/product/{n}" for n in names], "size": 10})
-    from skytext.sources.mast import ProductRules
-
+    rules = ProductRules.from_config(_hst_defaults())
     picks = {}
     for seed in (0, 1):
-        plan, rejects = select_products(obs, prods, ProductRules(), 20, seed, 4)
+        plan, rejects = select_products(obs, prods, rules, 20, seed, 4)
         assert len(plan) == 20 and plan["obs_id"].is_unique
         assert len([r for r in rejects if r["reason"] == "over_cap"]) == 10
         picks[seed] = set(plan["obs_id"])
     assert picks[0] != picks[1]
     # reversing the archive's row order changes nothing
-    plan_rev, _ = select_products(obs, prods.iloc[::-1], ProductRules(), 20, 0, 4)
+    plan_rev, _ = select_products(obs, prods.iloc[::-1], rules, 20, 0, 4)
     assert set(plan_rev["obs_id"]) == picks[0]
+
+
+def test_sampling_step_draws_per_proposal_independently_of_other_proposals():
+    def rows(pid, n):
+        return [{"obs_id": f"p{pid}_{i:02d}", "proposal_id": str(pid), "filename": f"p{pid}_{i:02d}.jpg"}
+                for i in range(n)]
+
+    alone, both = [], []
+    one = sample_per_proposal(pd.DataFrame(rows(42, 9)), 4, 7, 2, alone)
+    two = sample_per_proposal(pd.DataFrame(rows(42, 9) + rows(43, 3)[::-1]), 4, 7, 2, both)
+    assert list(one["obs_id"]) == list(two.loc[two["proposal_id"] == "42", "obs_id"])
+    assert sorted(two.loc[two["proposal_id"] == "43", "obs_id"]) == ["p43_00", "p43_01", "p43_02"]
+    assert len(alone) == len(both) == 5 and {r["reason"] for r in both} == {"over_cap"}
+
+
+def test_hst_defaults_come_from_the_schema_only():
+    """Code indexes the complete section: a missing key is an error, never a second default."""
+    full = _hst_defaults()
+    settings = settings_from_config(full, "images/0", "q/0")
+    assert (settings.image_size, settings.image_mode, settings.workers) == (512, "RGB", 4)
+    assert settings.policy == DownloadPolicy(timeout_s=60, retries=5, backoff_s=1.0, backoff_max_s=60,
+                                             retry_after_max_s=60)
+    assert ProductRules.from_config(full).excludes == ("color",)
+    for key in ("image_size", "download"):
+        with pytest.raises(KeyError):
+            settings_from_config({k: v for k, v in full.items() if k != key}, "images/0", "q/0")
+    no_names = {**full, "product_filter": {k: v for k, v in full["product_filter"].items() if k != "name_contains"}}
+    with pytest.raises(KeyError):
+        ProductRules.from_config(no_names)
 
 
 def _all_shards(server, proposals, tmp_path, hst, shards=3):
@@ -225,7 +275,7 @@ def test_killed_shard_resumes(server, proposals, tmp_path, monkeypatch):
 
 def test_abstracts_fetch_retries_over_http(server):
     server.faults["abstracts"] = ["503", "drop"]
-    body = fetch_text(f"{server.url}/abstracts.cat", RetryPolicy(timeout_s=2, retries=3, backoff_s=0.01))
+    body = fetch_text(f"{server.url}/abstracts.cat", DownloadPolicy(timeout_s=2, retries=3, backoff_s=0.01, backoff_max_s=0.05))
     assert body == ABSTRACTS.read_bytes() and server.counts["abstracts"] == 3
 
 
@@ -262,6 +312,6 @@ def test_fixtures_agree_with_each_other():
     with_previews = set(caom.loc[caom["obs_id"].isin(prods.loc[prods["productFilename"].str.contains("total.*jpg"),
                                                               "obs_id"]), "proposal_id"].astype(str))
     big = ABSTRACTS.with_name("abstracts_hst.cat")
-    catalogue = parse_abstracts(decode_catalogue(big.read_bytes()))[0]
+    catalogue = parse_abstracts(big.read_bytes()).proposals
     assert len(with_previews) >= 14 and with_previews <= set(catalogue["proposal_id"])
     assert big.read_bytes().startswith(ABSTRACTS.read_bytes())

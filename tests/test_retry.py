@@ -64,12 +64,12 @@ def test_a_failure_that_is_not_retryable_is_raised_at_once():
 def test_the_servers_retry_after_is_honoured_and_capped():
     _, waits, _, _ = run(Flaky(fails=2, retry_after=7.5))
     assert waits == [7.5, 7.5]
-    _, waits, _, _ = run(Flaky(fails=1, retry_after=1000), RetryPolicy(retries=1, retry_after_max_s=30))
+    _, waits, _, _ = run(Flaky(fails=1, retry_after=1000), RetryPolicy(retries=1, backoff_s=1.0, backoff_max_s=60.0, retry_after_max_s=30))
     assert waits == [30]
 
 
 def test_backoff_is_jittered_and_capped():
-    p = RetryPolicy(backoff_s=1.0, backoff_max_s=4.0)
+    p = RetryPolicy(retries=5, backoff_s=1.0, backoff_max_s=4.0)
     first, late = [p.delay(0) for _ in range(300)], [p.delay(10) for _ in range(300)]
     assert all(0 <= d <= 1.0 for d in first) and all(0 <= d <= 4.0 for d in late)
     assert max(late) > 2.0 and len(set(late)) > 250  # spread over [0, cap], not a fixed wait
@@ -77,7 +77,7 @@ def test_backoff_is_jittered_and_capped():
 
 def test_zero_retries_means_one_attempt():
     fn = Flaky(fails=1)
-    err, waits, _, _ = run(fn, RetryPolicy(retries=0))
+    err, waits, _, _ = run(fn, RetryPolicy(retries=0, backoff_s=1.0, backoff_max_s=60.0))
     assert err.reason == "boom_1" and fn.calls == 1 and waits == []
 
 
@@ -108,7 +108,7 @@ def test_downloads_classify_status_codes_and_read_retry_after():
 
 
 def test_download_policy_from_config_caps_the_servers_wait_at_the_backoff_cap():
-    from skytext.sources.download import RetryPolicy as DownloadPolicy
+    from skytext.sources.download import DownloadPolicy
 
     p = DownloadPolicy.from_config({"timeout_s": 5, "retries": 2, "backoff_s": 0.5, "backoff_max_s": 8})
     assert (p.timeout_s, p.retries, p.backoff_s) == (5.0, 2, 0.5)

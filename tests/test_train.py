@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT
 from skytext.align import data, loss, train
 from skytext.sources import sky_demo as demo
-from skytext.align.models import ModelSpec, build, load_state_dict
+from skytext.align.models import ModelSpec, build_model, load_state_dict
 from skytext.core.config import defaults
 
 CFG_FILE = str(ROOT / "resources/model_configs/skytext-tiny.json")
@@ -68,7 +68,7 @@ def test_augment_identity_when_disabled():
 
 
 def test_sentence_fitter_keeps_whole_sentences_within_budget():
-    _, _, tok = build(ModelSpec(arch="skytext-tiny", config_file=CFG_FILE))
+    _, _, tok = build_model(ModelSpec(arch="skytext-tiny", config_file=CFG_FILE))
     fitter = data.SentenceFitter(tok, 40)
     text = " ".join(f"Sentence number {i} talks about spiral galaxies and dust." for i in range(12))
     sents = data.split_sentences(text)
@@ -123,7 +123,7 @@ def test_training_is_deterministic_and_resumes_to_the_same_result(tiny_data):
 def test_head_mode_trains_only_the_heads(tiny_data):
     tmp, tr, va, caps = tiny_data
     _train(tmp, tr, va, caps, "h", mode="head")
-    base, _, _ = build(ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode="head"))
+    base, _, _ = build_model(ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode="head"))
     trained = load_state_dict(tmp / "h.pt")
     for k, v in base.state_dict().items():
         if k.startswith("clip.") and "logit_scale" not in k:

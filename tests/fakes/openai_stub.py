@@ -7,19 +7,30 @@ It answers the HTTP calls the real ``openai`` client makes:
 * ``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}``, ``GET /v1/files/{id}/content``;
 * ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches`` -- a batch completes on the
   ``batch_polls_needed``-th retrieve unless ``server.batch_hold`` is set; its lines are answered like chat
-  requests (faults included).
+  requests (faults included). An input file with a line that is not JSON makes the batch ``failed``.
 
-Every request must carry ``Authorization: Bearer <api_key>`` (else 401) when ``api_key`` is given.
+Every request must carry ``Authorization: Bearer <api_key>`` (else 401, counted as ``unauthorised``) when
+``api_key`` is given.
 
 Faults: ``server.faults[key]`` is a list of actions consumed one per chat request whose title is ``key``
 (``"*"``: any request); an action prefixed ``always:`` is never consumed. Actions: ``429`` (with
-``Retry-After: server.retry_after``), ``500``, ``503``, ``400``, ``drop`` (close the connection without an
-answer), ``slow`` (sleep ``slow_s`` first), ``invalid_json`` (an answer that is not JSON), ``schema`` (JSON
+``Retry-After: server.retry_after``), ``500``, ``503``, ``400``, ``401``, ``403``, ``drop`` (close the
+connection without an answer), ``slow`` (sleep ``slow_s`` first), ``invalid_json`` (an answer that is not JSON), ``schema`` (JSON
 that violates the summary schema), ``fence`` (a valid answer inside a Markdown code fence). In a batch,
-``drop`` and ``slow`` have no effect and status faults become failed lines in the error file.
+``drop`` and ``slow`` have no effect, status faults become failed lines in the error file, and ``missing``
+leaves the line out of both output files (and out of ``request_counts``).
+
+Batch API faults: ``server.list_status`` (e.g. 404: a server without ``GET /v1/batches``);
+``server.upload_faults``, consumed one per ``POST /v1/files``: ``500``/``503``/``429`` answer that status,
+``truncate`` stores only the first half of the upload (and says so in ``bytes``, as a server that got a cut
+upload would), ``corrupt`` stores the first half but reports the full size (the batch then fails
+validation); ``server.download_faults``, consumed one per download of a batch output or error file:
+``truncate`` sends only its first half (with a matching ``Content-Length``), ``500`` answers 500.
+
 ``server.counts`` counts requests: ``chat``, ``chat:<title>``, ``file_upload``, ``file_content``,
-``batch_create``, ``batch_retrieve``, ``batch_list``, ``batch_line``; ``server.times[key]`` when they came;
-``server.max_inflight`` the most chat requests in progress at once.
+``batch_create``, ``batch_retrieve``, ``batch_list``, ``batch_line``, ``unauthorised``; ``server.times[key]``
+when they came; ``server.max_inflight`` the most chat requests in progress at once; ``server.usage`` the
+tokens of every answered (status 200) request: ``chat_in``, ``chat_out``, ``batch_in``, ``batch_out``.
 """
 
 from __future__ import annotations
@@ -73,6 +84,10 @@ class OpenAIStub(ThreadingHTTPServer):
         self.retry_after = "0.2"
         self.batch_polls_needed = 2
         self.batch_hold = False
+        self.list_status: int | None = None
+        self.upload_faults: list[str] = []
+        self.download_faults: list[str] = []
+        self.usage: Counter[str] = Counter()
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
@@ -106,6 +121,10 @@ class OpenAIStub(ThreadingHTTPServer):
             self.counts[key] += 1
             self.times.setdefault(key, []).append(time.monotonic())
 
+    def pop(self, queue: list[str]) -> str | None:
+        with self.lock:
+            return queue.pop(0) if queue else None
+
     def next_fault(self, key: str) -> str | None:
         with self.lock:
             for k in (key, "*"):
@@ -115,15 +134,19 @@ class OpenAIStub(ThreadingHTTPServer):
         return None
 
     # -- the model ---------------------------------------------------------------------------------------
-    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], str | None]:
-        """(status, JSON body, fault) for one chat request; ``drop``/``slow`` are left to the caller."""
+    def answer(self, body: dict[str, Any], via: str = "chat") -> tuple[int, dict[str, Any], str | None]:
+        """(status, JSON body, fault) for one chat request; ``drop``/``slow``/``missing`` are left to the
+        caller; ``via`` (``chat`` or ``batch``) names the ``usage`` counters an answer adds to."""
         text = _first_user_text(body)
         m, c = _TITLE.search(text), _CATEGORY.search(text)
         title, category = (m.group(1).strip() if m else "*"), (c.group(1).strip() if c else "")
         self.count(f"chat:{title}")
         fault = self.next_fault(title)
-        if fault in ("429", "500", "503", "400"):
-            kind = {"429": "rate_limit_error", "400": "invalid_request_error"}.get(fault, "server_error")
+        if fault == "missing":
+            return 0, {}, fault
+        if fault in ("429", "500", "503", "400", "401", "403"):
+            kind = {"429": "rate_limit_error", "400": "invalid_request_error", "401": "invalid_request_error",
+                    "403": "permission_error"}.get(fault, "server_error")
             return int(fault), {"error": {"message": f"stub fault {fault}", "type": kind, "code": None}}, fault
         answer = self.answers.get(title, default_answer(title, category))
         content = answer if isinstance(answer, str) else json.dumps(answer)
@@ -136,6 +159,9 @@ class OpenAIStub(ThreadingHTTPServer):
         prompt_chars = sum(len(json.dumps(m_.get("content"))) for m_ in body.get("messages") or [])
         usage = {"prompt_tokens": prompt_chars // 4, "completion_tokens": max(1, len(content) // 4)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        with self.lock:
+            self.usage[f"{via}_in"] += usage["prompt_tokens"]
+            self.usage[f"{via}_out"] += usage["completion_tokens"]
         return 200, {
             "id": self.new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "stub"), "usage": usage,
@@ -145,10 +171,17 @@ class OpenAIStub(ThreadingHTTPServer):
 
     def finish_batch(self, batch: dict[str, Any]) -> None:
         lines_out, lines_err = [], []
-        for line in self.files[batch["input_file_id"]]["data"].decode().splitlines():
-            req = json.loads(line)
+        try:
+            reqs = [json.loads(line) for line in self.files[batch["input_file_id"]]["data"].decode().splitlines()]
+        except ValueError as exc:  # a cut upload: validation fails, as on the real Batch API
+            batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": [
+                {"code": "invalid_json_line", "message": f"input file is not JSONL: {exc}", "line": None}]})
+            return
+        for req in reqs:
             self.count("batch_line")
-            status, body, _ = self.answer(req["body"])
+            status, body, fault = self.answer(req["body"], via="batch")
+            if fault == "missing":
+                continue
             rec = {"id": self.new_id("batch_req"), "custom_id": req["custom_id"],
                    "response": {"status_code": status, "request_id": "r", "body": body}, "error": None}
             (lines_out if status == 200 else lines_err).append(json.dumps(rec))
@@ -165,7 +198,7 @@ class OpenAIStub(ThreadingHTTPServer):
 
     def file_object(self, fid: str) -> dict[str, Any]:
         f = self.files[fid]
-        return {"id": fid, "object": "file", "bytes": len(f["data"]), "created_at": f["created_at"],
+        return {"id": fid, "object": "file", "bytes": f.get("size", len(f["data"])), "created_at": f["created_at"],
                 "filename": f["filename"], "purpose": f["purpose"], "status": "processed"}
 
 
@@ -192,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         if self.server.api_key and self.headers.get("Authorization") != f"Bearer {self.server.api_key}":
+            self.server.count("unauthorised")
             self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                                        "code": "invalid_api_key"}})
             return False
@@ -224,6 +258,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, obj, headers=headers)
         elif path == "/v1/files":
             srv.count("file_upload")
+            fault = srv.pop(srv.upload_faults)
+            if fault in ("500", "503", "429"):
+                self._send(int(fault), {"error": {"message": f"stub fault {fault}", "type": "server_error"}})
+                return
             msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
                 b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
             fields, data, filename = {}, b"", "upload"
@@ -234,9 +272,12 @@ class _Handler(BaseHTTPRequestHandler):
                     filename = part.get_filename() or filename
                 else:
                     fields[name] = (part.get_payload(decode=True) or b"").decode()
+            size = len(data)
+            if fault in ("truncate", "corrupt"):
+                data = data[: len(data) // 2]
             fid = srv.new_id("file")
-            srv.files[fid] = {"data": data, "filename": filename, "purpose": fields.get("purpose", ""),
-                              "created_at": int(time.time())}
+            srv.files[fid] = {"data": data, "size": size if fault == "corrupt" else len(data), "filename": filename,
+                              "purpose": fields.get("purpose", ""), "created_at": int(time.time())}
             self._send(200, srv.file_object(fid))
         elif path == "/v1/batches":
             srv.count("batch_create")
@@ -267,6 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if parts[:2] == ["v1", "batches"] and len(parts) == 2:
             srv.count("batch_list")
+            if srv.list_status:
+                self._send(srv.list_status, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
+                return
             data = [self._public(b) for b in reversed(list(srv.batches.values()))]
             self._send(200, {"object": "list", "data": data, "has_more": False,
                              "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
@@ -285,7 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._public(b))
         elif parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content" and parts[2] in srv.files:
             srv.count("file_content")
-            self._send(200, raw=srv.files[parts[2]]["data"])
+            data = srv.files[parts[2]]["data"]
+            fault = srv.pop(srv.download_faults) if srv.files[parts[2]]["purpose"] == "batch_output" else None
+            if fault == "500":
+                self._send(500, {"error": {"message": "stub fault 500", "type": "server_error"}})
+                return
+            self._send(200, raw=data[: len(data) // 2] if fault == "truncate" else data)
         elif parts[:2] == ["v1", "files"] and len(parts) == 3 and parts[2] in srv.files:
             self._send(200, srv.file_object(parts[2]))
         else:

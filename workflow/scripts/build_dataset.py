@@ -4,12 +4,12 @@ import json
 
 import pandas as pd
 
-from skytext.core.dataset import build
+from skytext.core.dataset import build_dataset
 from skytext.core.smk import log_to
 
 
 def main(input, output, params) -> None:
-    obs, props, rejects = build(
+    obs, props, rejects = build_dataset(
         [pd.read_parquet(p) for p in input["observations"]],
         [pd.read_parquet(p) for p in input["rejects"]],
         pd.read_parquet(input["proposals"]),

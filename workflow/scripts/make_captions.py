@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from skytext.core.captions import build
+from skytext.core.captions import caption_table
 from skytext.core.contracts import rejects_frame
 from skytext.core.smk import log_to
 
@@ -10,7 +10,7 @@ from skytext.core.smk import log_to
 def main(input, output, params, wildcards) -> None:
     props = pd.read_parquet(input["proposals"])
     summaries = pd.read_parquet(input["summaries"]) if "summaries" in input.keys() else None
-    caps = build(wildcards["caption"], props, summaries, params["category_prefix"])
+    caps = caption_table(wildcards["caption"], props, summaries, params["category_prefix"])
     caps.to_parquet(output["captions"], index=False)
     missing = sorted(set(props["proposal_id"]) - set(caps["proposal_id"]))
     rejects_frame([{"record_type": "proposal", "record_id": p, "stage": "captions", "reason": "no_caption",

@@ -23,6 +23,7 @@ from skytext.align import distributed
 from skytext.align.data import caption_lookup
 from skytext.align.models import ModelSpec
 from skytext.align.train import TrainConfig, train
+from skytext.core.smk import to_terminal
 
 
 def make_job(spec: ModelSpec, cfg: TrainConfig, observations: str, captions: str, weights: str, metrics: str,
@@ -42,7 +43,7 @@ def run_job(job: dict, world: distributed.World | None = None, stop_after: int |
               "(see the captions rejects)")
     obs = obs[usable]
     return train(spec, cfg, obs[obs["split"] == "train"], obs[obs["split"] == "val"], texts, job["weights"],
-                 job["metrics"], job["ckpt_dir"], stop_after=stop_after, world=world)
+                 job["metrics"], job["ckpt_dir"], stop_after=stop_after, world=world, progress=to_terminal)
 
 
 def run(job: dict, processes: int = 1, threads: int = 1) -> None:

@@ -144,7 +144,7 @@ def _mlp(dim: int, hidden: int) -> nn.Module:
     return head
 
 
-def build(spec: ModelSpec, load_weights: bool = True) -> tuple[SkyClip, dict, object]:
+def build_model(spec: ModelSpec, load_weights: bool = True) -> tuple[SkyClip, dict, object]:
     """(model, preprocess config, tokenizer) for ``spec``; seeded so the same spec gives the same init."""
     register_config(spec.arch, spec.config_file)
     torch.manual_seed(spec.seed)
@@ -176,7 +176,7 @@ def _image_size(clip: nn.Module) -> int:
 def load_for_inference(model_json: str | os.PathLike, device: str = "cpu"):
     """(model, tokenizer, preprocess) from a ``model.json``, in eval mode on ``device``."""
     spec = ModelSpec.from_json(model_json)
-    model, preprocess, tokenizer = build(spec)
+    model, preprocess, tokenizer = build_model(spec)
     return model.eval().to(device), tokenizer, preprocess
 
 

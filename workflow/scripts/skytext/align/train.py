@@ -25,7 +25,7 @@ import torch
 from skytext.align.data import ImageSet, SentenceFitter, augment, normalize, resize
 from skytext.align.loss import clip_loss
 from skytext.align.distributed import World, local_device, wrap
-from skytext.align.models import ModelSpec, SkyClip, autocast, build, pick_device
+from skytext.align.models import ModelSpec, SkyClip, autocast, build_model, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -185,26 +185,20 @@ def evaluate(model: SkyClip, images: torch.Tensor, groups: np.ndarray, texts: li
             "val_top10pct": float((rank <= cut).float().mean())}
 
 
-def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: pd.DataFrame,
-          captions: dict[str, str], out_weights: str, out_metrics: str, ckpt_dir: str,
-          stop_after: int | None = None, world: World | None = None) -> pd.DataFrame:
-    """Train and write the best weights to ``out_weights`` and the history to ``out_metrics`` (CSV).
+@dataclass
+class _Data:
+    """The training inputs of one run, prepared once: images, captions, group codes and (main rank) validation."""
 
-    ``train_obs``/``val_obs`` need ``path`` and ``proposal_id``; ``captions`` maps proposal_id -> text.
-    ``stop_after`` stops (as if killed) after that many steps of this call -- for tests of resume.
-    ``world`` is this process's place among data-parallel ranks (see :mod:`skytext.align.distributed`); only the
-    main rank evaluates and writes checkpoints and outputs.
-    """
-    from tqdm import tqdm
+    pids: list[str]
+    groups: np.ndarray
+    codes: dict[str, int]
+    captions: dict[str, str]
+    images: "_Images"
+    val: tuple | None  # (images, groups, texts) on the main rank when there are at least 2 val images
 
-    world = world or World()
-    device = local_device(world, pick_device(cfg.device))
-    torch.manual_seed(cfg.seed)
-    model, preprocess, tokenizer = build(spec)
-    model.to(device).train()
-    size = preprocess["image_size"]
-    fitter = SentenceFitter(tokenizer, getattr(tokenizer, "context_length", 77))
 
+def _prepare(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: pd.DataFrame,
+             captions: dict[str, str], size: int, fitter: SentenceFitter, world: World) -> _Data:
     missing = sorted(set(train_obs["proposal_id"]) - set(captions))
     if missing:
         raise ValueError(f"{len(missing)} training proposals have no caption, e.g. {missing[0]}")
@@ -212,111 +206,171 @@ def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: p
         captions = {**captions, **shuffled_captions(list(train_obs["proposal_id"]), captions, cfg.seed)}
     pids = train_obs["proposal_id"].astype(str).tolist()
     codes = {p: i for i, p in enumerate(sorted(set(pids) | set(val_obs["proposal_id"].astype(str))))}
-    groups = np.asarray([codes[p] for p in pids])
     load_size = max(size, int(round(size / max(cfg.crop_scale[0], 1e-3))))
     images = _Images(train_obs["path"].tolist(), load_size, cfg.cache_images_mb, cfg.workers)
-    val_x = None  # validation runs on the main rank only
+    val = None  # validation runs on the main rank only
     if world.is_main:
         val_images = ImageSet(val_obs["path"].tolist(), size)
-        val_x = torch.stack([val_images[i][0] for i in range(len(val_images))]) if len(val_images) else None
-        val_groups = np.asarray([codes[p] for p in val_obs["proposal_id"].astype(str)])
-        val_texts = [fitter.leading(captions[p]) for p in val_obs["proposal_id"].astype(str)]
+        if len(val_images) > 1:
+            val = (torch.stack([val_images[i][0] for i in range(len(val_images))]),
+                   np.asarray([codes[p] for p in val_obs["proposal_id"].astype(str)]),
+                   [fitter.leading(captions[p]) for p in val_obs["proposal_id"].astype(str)])
+    return _Data(pids, np.asarray([codes[p] for p in pids]), codes, captions, images, val)
 
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
 
-    ckpt_dir = Path(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = hashlib.sha256(json.dumps([asdict(spec), asdict(cfg), pids, sorted(codes)], default=str).encode()).hexdigest()
-    step, history, best = 0, [], math.inf
-    last = ckpt_dir / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            step, history, best = int(state["step"]), list(state["history"]), float(state["best"])
-            log.info("resumed from %s at step %d", last, step)
-        else:
-            log.info("ignoring checkpoint %s: it belongs to another configuration", last)
-    if world.is_main and not (ckpt_dir / "best.pt").exists() and step == 0:
-        _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
-    net = wrap(model, world, device)
+@dataclass
+class _State:
+    """What a checkpoint holds besides the weights: where training stands."""
 
-    def checkpoint():
-        if world.is_main:
-            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "step": step, "history": history, "best": best, "fingerprint": fingerprint}, last)
+    step: int = 0
+    history: list = field(default_factory=list)
+    best: float = math.inf
 
+
+def _resume(last: Path, fingerprint: str, model, opt, sched) -> _State:
+    """The state saved in ``last`` when it belongs to this configuration (weights, optimiser, schedule loaded)."""
+    if not last.exists():
+        return _State()
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if "fingerprint" not in state or state["fingerprint"] != fingerprint:
+        log.info("ignoring checkpoint %s: it belongs to another configuration", last)
+        return _State()
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    log.info("resumed from %s at step %d", last, int(state["step"]))
+    return _State(int(state["step"]), list(state["history"]), float(state["best"]))
+
+
+def _micro_batch(cfg: TrainConfig, world: World) -> tuple[slice, int, int]:
+    """This rank's slice of every batch, its length and the micro-batch size for gradient accumulation."""
     mine = world.part(cfg.batch_size)
     local = mine.stop - mine.start
     if local % cfg.accum_steps:
         raise ValueError(f"train.batch_size {cfg.batch_size} does not split into {cfg.accum_steps} equal micro-batches "
                          f"on each of {world.size} processes")
-    micro = local // cfg.accum_steps
-    done_here = 0
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {spec.mode}", mininterval=10, disable=not world.is_main)
-    while step < cfg.steps:
-        gen = step_generator(cfg.seed, step)
-        idx = batch_indices(step, len(pids), cfg.batch_size, cfg.seed)
-        x = augment(images.get(idx[mine]).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale,
-                    rows=mine, total=len(idx))
-        x = normalize(x, preprocess["mean"], preprocess["std"])
-        texts = [fitter.sample(captions[pids[i]], gen) if cfg.sentence_sample else fitter.leading(captions[pids[i]]) for i in idx]
-        tok = _tokens(tokenizer, texts[mine], device)
-        g = torch.as_tensor(groups[idx], device=device)
-        opt.zero_grad(set_to_none=True)
-        if cfg.accum_steps == 1:
-            with autocast(device, cfg.precision):
-                fi, ft, scale = net(x, tok)
-            loss = clip_loss(world.gather(fi), world.gather(ft), world.shared(scale), g)
+    return mine, local, local // cfg.accum_steps
+
+
+def _backward(model, net, x, tok, g, cfg: TrainConfig, world: World, mine: slice, local: int, micro: int):
+    """Forward and backward of one step; returns the loss. Negatives span the whole (gathered) batch."""
+    if cfg.accum_steps == 1:
+        with autocast(x.device, cfg.precision):
+            fi, ft, scale = net(x, tok)
+        loss = clip_loss(world.gather(fi), world.gather(ft), world.shared(scale), g)
+        (loss * world.size).backward()
+        return loss
+    # open_clip-style accumulation: cache all features, then recompute one micro-batch at a time with grad
+    chunks = [slice(s, s + micro) for s in range(0, local, micro)]
+    with torch.no_grad(), autocast(x.device, cfg.precision):
+        cache_i = world.gather(torch.cat([model.encode_image(x[c]) for c in chunks]))
+        cache_t = world.gather(torch.cat([model.encode_text(tok[c]) for c in chunks]))
+    for j, c in enumerate(chunks):
+        sync = net.no_sync() if world.size > 1 and j < len(chunks) - 1 else contextlib.nullcontext()
+        with sync:
+            with autocast(x.device, cfg.precision):
+                fi_j, ft_j, scale = net(x[c], tok[c])
+            at = slice(mine.start + c.start, mine.start + c.stop)
+            fi = torch.cat([cache_i[: at.start], fi_j.to(cache_i.dtype), cache_i[at.stop :]])
+            ft = torch.cat([cache_t[: at.start], ft_j.to(cache_t.dtype), cache_t[at.stop :]])
+            loss = clip_loss(fi, ft, world.shared(scale, len(chunks)), g)
             (loss * world.size).backward()
-        else:  # open_clip-style: cache all features, then recompute one micro-batch at a time with grad
-            chunks = [slice(s, s + micro) for s in range(0, local, micro)]
-            with torch.no_grad(), autocast(device, cfg.precision):
-                cache_i = world.gather(torch.cat([model.encode_image(x[c]) for c in chunks]))
-                cache_t = world.gather(torch.cat([model.encode_text(tok[c]) for c in chunks]))
-            for j, c in enumerate(chunks):
-                sync = net.no_sync() if world.size > 1 and j < len(chunks) - 1 else contextlib.nullcontext()
-                with sync:
-                    with autocast(device, cfg.precision):
-                        fi_j, ft_j, scale = net(x[c], tok[c])
-                    at = slice(mine.start + c.start, mine.start + c.stop)
-                    fi = torch.cat([cache_i[: at.start], fi_j.to(cache_i.dtype), cache_i[at.stop :]])
-                    ft = torch.cat([cache_t[: at.start], ft_j.to(cache_t.dtype), cache_t[at.stop :]])
-                    loss = clip_loss(fi, ft, world.shared(scale, len(chunks)), g)
-                    (loss * world.size).backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100.0))
-        step += 1
-        done_here += 1
-        bar.update(1)
-        row = {"step": step, "lr": opt.param_groups[0]["lr"], "train_loss": float(loss.detach()),
-               "logit_scale": float(model.logit_scale.detach().exp())}
-        if val_x is not None and len(val_x) > 1 and (step % cfg.eval_every == 0 or step == cfg.steps):
-            row.update(evaluate(model, val_x, val_groups, val_texts, tokenizer, preprocess, device, cfg.batch_size, cfg.precision))
-            log.info("step %d %s", step, json.dumps(row))
-            if row["val_loss"] < best:
-                best = row["val_loss"]
-                _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
-        history.append(row)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            checkpoint()
-        if stop_after is not None and done_here >= stop_after:
-            bar.close()
-            return pd.DataFrame(history)
-    bar.close()
-    metrics = pd.DataFrame(history)
-    if not world.is_main:
-        return metrics
+    return loss
+
+
+def _batch(data: _Data, cfg: TrainConfig, step: int, size: int, preprocess: dict, fitter: SentenceFitter,
+           tokenizer, device, mine: slice):
+    """The step's inputs: this rank's augmented images, tokens, and the whole batch's group codes."""
+    gen = step_generator(cfg.seed, step)
+    idx = batch_indices(step, len(data.pids), cfg.batch_size, cfg.seed)
+    x = augment(data.images.get(idx[mine]).to(device), size, gen, cfg.rot90, cfg.flip, cfg.crop_scale,
+                rows=mine, total=len(idx))
+    x = normalize(x, preprocess["mean"], preprocess["std"])
+    caps = [data.captions[data.pids[i]] for i in idx]
+    texts = [fitter.sample(c, gen) if cfg.sentence_sample else fitter.leading(c) for c in caps]
+    return x, _tokens(tokenizer, texts[mine], device), torch.as_tensor(data.groups[idx], device=device)
+
+
+def _finish(model, ckpt_dir: Path, best: float, out_weights: str) -> None:
+    """Write the best weights by validation loss (the last ones when there was no validation) to ``out_weights``."""
     use = ckpt_dir / ("best.pt" if (ckpt_dir / "best.pt").exists() and math.isfinite(best) else "last.pt")
     weights = torch.load(use, map_location="cpu", weights_only=True)
-    weights = weights.get("model", weights) if "fingerprint" in weights else weights
+    if "fingerprint" in weights:  # a full checkpoint: take its weights
+        weights = weights["model"]
     _atomic_save(weights, Path(out_weights))
-    metrics.to_csv(out_metrics, index=False)
+
+
+def train(spec: ModelSpec, cfg: TrainConfig, train_obs: pd.DataFrame, val_obs: pd.DataFrame,
+          captions: dict[str, str], out_weights: str, out_metrics: str, ckpt_dir: str,
+          stop_after: int | None = None, world: World | None = None, progress=None) -> pd.DataFrame:
+    """Train and write the best weights to ``out_weights`` and the history to ``out_metrics`` (CSV).
+
+    ``train_obs``/``val_obs`` need ``path`` and ``proposal_id``; ``captions`` maps proposal_id -> text.
+    ``stop_after`` stops (as if killed) after that many steps of this call -- for tests of resume.
+    ``world`` is this process's place among data-parallel ranks (see :mod:`skytext.align.distributed`); only the
+    main rank evaluates and writes checkpoints and outputs. ``progress`` (main rank) receives one line per
+    evaluation, e.g. to show on the terminal while Snakemake runs.
+    """
+    world = world or World()
+    device = local_device(world, pick_device(cfg.device))
+    torch.manual_seed(cfg.seed)
+    model, preprocess, tokenizer = build_model(spec)
+    model.to(device).train()
+    size = preprocess["image_size"]
+    fitter = SentenceFitter(tokenizer, getattr(tokenizer, "context_length", 77))
+    data = _prepare(spec, cfg, train_obs, val_obs, captions, size, fitter, world)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = hashlib.sha256(json.dumps([asdict(spec), asdict(cfg), data.pids, sorted(data.codes)],
+                                            default=str).encode()).hexdigest()
+    st = _resume(ckpt_dir / "last.pt", fingerprint, model, opt, sched)
+    if world.is_main and not (ckpt_dir / "best.pt").exists() and st.step == 0:
+        _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
+    net = wrap(model, world, device)
+    mine, local, micro = _micro_batch(cfg, world)
+    done_here = 0
+    while st.step < cfg.steps:
+        x, tok, g = _batch(data, cfg, st.step, size, preprocess, fitter, tokenizer, device, mine)
+        opt.zero_grad(set_to_none=True)
+        loss = _backward(model, net, x, tok, g, cfg, world, mine, local, micro)
+        _optimise(model, opt, sched, cfg)
+        st.step += 1
+        done_here += 1
+        row = {"step": st.step, "lr": opt.param_groups[0]["lr"], "train_loss": float(loss.detach()),
+               "logit_scale": float(model.logit_scale.detach().exp())}
+        if data.val is not None and (st.step % cfg.eval_every == 0 or st.step == cfg.steps):
+            row.update(evaluate(model, *data.val, tokenizer, preprocess, device, cfg.batch_size, cfg.precision))
+            _report(row, cfg.steps, spec, progress)
+            if row["val_loss"] < st.best:
+                st.best = row["val_loss"]
+                _atomic_save(model.state_dict(), ckpt_dir / "best.pt")
+        st.history.append(row)
+        if world.is_main and (st.step % cfg.checkpoint_every == 0 or st.step == cfg.steps):
+            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                          "step": st.step, "history": st.history, "best": st.best, "fingerprint": fingerprint},
+                         ckpt_dir / "last.pt")
+        if stop_after is not None and done_here >= stop_after:
+            return pd.DataFrame(st.history)
+    metrics = pd.DataFrame(st.history)
+    if world.is_main:
+        _finish(model, ckpt_dir, st.best, out_weights)
+        metrics.to_csv(out_metrics, index=False)
     return metrics
+
+
+def _optimise(model, opt, sched, cfg: TrainConfig) -> None:
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+    opt.step()
+    sched.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100.0))
+
+
+def _report(row: dict, steps: int, spec: ModelSpec, progress) -> None:
+    log.info("step %d %s", row["step"], json.dumps(row))
+    if progress is not None:
+        progress(f"train {spec.mode}-{spec.caption}: step {row['step']}/{steps} loss {row['train_loss']:.3f} "
+                 f"val_loss {row['val_loss']:.3f} val top-10% {row['val_top10pct']:.3f}")

@@ -23,7 +23,7 @@ def summary_text(objects: list[str], uses: list[str]) -> str:
     return " ".join(parts)
 
 
-def build(caption: str, proposals: pd.DataFrame, summaries: pd.DataFrame | None = None,
+def caption_table(caption: str, proposals: pd.DataFrame, summaries: pd.DataFrame | None = None,
           category_prefix: bool = True) -> pd.DataFrame:
     """The captions table of type ``caption`` for ``proposals`` (contract CAPTIONS)."""
     if caption not in CAPTION_TYPES:

@@ -33,11 +33,15 @@ class Failure(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    """Extra attempts after a retryable failure; backoff base and cap; longest ``Retry-After`` honoured."""
+    """Extra attempts after a retryable failure; backoff base and cap; longest ``Retry-After`` honoured.
 
-    retries: int = 5
-    backoff_s: float = 1.0
-    backoff_max_s: float = 60.0
+    The values come from the config section of whoever retries (``llm``, ``images.hst.download``, ...): no
+    defaults here except the ``Retry-After`` cap, which no config sets.
+    """
+
+    retries: int
+    backoff_s: float
+    backoff_max_s: float
     retry_after_max_s: float = 600.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:

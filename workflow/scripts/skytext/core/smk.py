@@ -56,3 +56,15 @@ def threads_for_torch(threads: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
+
+
+def to_terminal(line: str) -> None:
+    """One progress line on the terminal Snakemake runs in (the job's original stderr), besides the job's log.
+
+    :func:`log_to` sends ``sys.stderr`` to the rule's log; ``sys.__stderr__`` is still the stream Snakemake
+    shows (on a cluster: the scheduler's job log), so a user sees long jobs move.
+    """
+    logging.getLogger("skytext.progress").info(line)
+    stream = sys.__stderr__
+    if stream is not None and stream is not sys.stderr:
+        print(f"[skytext] {line}", file=stream, flush=True)

@@ -110,6 +110,8 @@ class Stats:
     cache_hits: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
+    batch_tokens_in: int = 0  # the part of tokens_in/out answered through the Batch API (its own price)
+    batch_tokens_out: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -156,9 +158,8 @@ def resolve_api_key(api_key_env: str | None, base_url: str | None) -> str:
 class ChatClient:
     """``chat(messages, **params)`` with bounded retries; counts every request and token in ``stats``."""
 
-    def __init__(self, *, model: str, api_key: str, base_url: str | None = None, timeout_s: float = 60.0,
-                 policy: RetryPolicy = RetryPolicy(retries=6), stats: Stats | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, *, model: str, api_key: str, base_url: str | None, timeout_s: float, policy: RetryPolicy,
+                 stats: Stats | None = None, sleep: Callable[[float], None] = time.sleep):
         self.model, self.policy, self.stats, self._sleep = model, policy, stats or Stats(), sleep
         self.openai = openai.OpenAI(api_key=api_key, base_url=base_url or None, timeout=timeout_s, max_retries=0)
 

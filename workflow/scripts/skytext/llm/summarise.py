@@ -9,11 +9,12 @@ rejected:
   ``max_schema_retries`` re-asks (each re-ask shows the model its answer and the validation error). These
   are cached like answers (``cache_rejects``), so a rerun does not pay for them again;
 * ``http_<code>`` / ``timeout`` / ``connection_error`` / ``batch_*`` -- the server did not answer after
-  ``max_retries``; not cached, so a rerun asks again;
+  ``max_retries`` (a batch line: after ``batch.max_resubmits`` resends); never cached, so a rerun asks again
+  (a transient reject found in the cache is asked again too);
 * ``no_vocabulary_match`` (``keywords``), ``llm_disabled`` (``none``).
 
 Errors that would hit every proposal alike (a wrong key: 401/403; an unknown model: 404) stop the job with
-one line instead.
+one line instead. How the model is asked (real time, Batch API) is :mod:`skytext.llm.runner`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,22 +32,19 @@ import pyarrow.parquet as pq
 
 from skytext.core.contracts import REJECTS, rejects_frame, write_table
 
-from skytext.llm.batch import BatchRunner
+from skytext.llm import BACKENDS
 from skytext.llm.cache import Cache, sha256_json
-from skytext.llm.client import ChatClient, ChatError, Message, RetryPolicy, Stats, assistant_message, resolve_api_key
-from skytext.llm.client import result_from_completion, user_message
+from skytext.llm.client import ChatClient, Stats
 from skytext.llm.cost import cost_report
 from skytext.llm.keywords import keyword_summary, load_vocabulary
 from skytext.llm.prompt import Prompt, load_prompt
-from skytext.llm.schema import SUMMARY_SCHEMA, SchemaViolation, parse_summary, response_format
+from skytext.llm.runner import RAW_MAX, Outcome, ask_model, is_transient
+from skytext.llm.schema import SUMMARY_SCHEMA, SchemaViolation, response_format
 
 log = logging.getLogger(__name__)
 
 STAGE = "summarise"
-BACKENDS = ("none", "openai", "openai-batch", "keywords")
 LLM_BACKENDS = ("openai", "openai-batch")
-FATAL_STATUS = ("http_401", "http_403", "http_404")
-RAW_MAX = 2000
 SUMMARY_SCHEMA_PA = pa.schema([
     ("proposal_id", pa.string()),
     ("objects_and_phenomena", pa.list_(pa.string())),
@@ -60,37 +57,21 @@ SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA_PA.names)
 
 
 @dataclass
-class Outcome:
-    """The fate of one proposal."""
-
-    proposal_id: str
-    summary: dict[str, list[str]] | None = None
-    reason: str = ""
-    detail: str = ""
-    raw: str = ""
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cached: bool = False
-    content_failure: bool = False  # the model answered, but unusably (cacheable)
-
-    def record(self) -> dict[str, Any]:
-        """What goes into the cache."""
-        return {"status": "ok" if self.summary else "rejected", "summary": self.summary, "reason": self.reason,
-                "detail": self.detail, "raw": self.raw[:RAW_MAX], "tokens_in": self.tokens_in,
-                "tokens_out": self.tokens_out}
-
-    @classmethod
-    def from_record(cls, pid: str, rec: dict[str, Any]) -> "Outcome":
-        return cls(pid, rec.get("summary"), rec.get("reason", ""), rec.get("detail", ""), rec.get("raw", ""),
-                   int(rec.get("tokens_in", 0)), int(rec.get("tokens_out", 0)), cached=True,
-                   content_failure=rec.get("status") != "ok")
-
-
-@dataclass
 class ShardResult:
     summaries: pd.DataFrame
     rejects: pd.DataFrame
     run: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Answers:
+    """The outcomes of one backend over a shard's rows, and what produced them."""
+
+    outcomes: list[Outcome]
+    model: str = ""
+    prompt_version: str = ""
+    batch_ids: list[str] = field(default_factory=list)
+    price_factor: float = 1.0
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -98,8 +79,8 @@ class ShardResult:
 
 def request_params(cfg: dict[str, Any], prompt: Prompt) -> dict[str, Any]:
     """The sampling parameters sent with every request (and hashed into the cache key)."""
-    return {"temperature": cfg.get("temperature", 0.0), "max_tokens": cfg.get("max_tokens"),
-            "seed": cfg.get("seed"), "response_format": response_format(prompt.name)}
+    return {"temperature": cfg["temperature"], "max_tokens": cfg["max_tokens"], "seed": cfg["seed"],
+            "response_format": response_format(prompt.name)}
 
 
 def cache_key(model: str, prompt: Prompt, params: dict[str, Any], title: str, category: str, abstract: str) -> str:
@@ -110,112 +91,75 @@ def cache_key(model: str, prompt: Prompt, params: dict[str, Any], title: str, ca
                         "input_sha": sha256_json(text_in)})
 
 
-def correction(err: SchemaViolation) -> Message:
-    """The re-ask after an unusable answer."""
-    return user_message(f"That answer was not usable ({err.reason}: {err.detail}). Reply again with only a JSON "
-                        "object with the lists objects_and_phenomena and science_use_cases (1 to 5 short strings "
-                        "each).")
-
-
 def _clean(s: Any) -> str:
     return "" if s is None or (isinstance(s, float) and pd.isna(s)) else str(s)
 
 
-def _fatal(err: ChatError) -> bool:
-    return err.reason in FATAL_STATUS
+def split_rows(proposals: pd.DataFrame) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(rows to summarise, rejects of bad input: a repeated proposal id, an empty abstract)."""
+    rows, rejects = [], []
+    seen: set[str] = set()
+    for r in proposals.to_dict("records"):
+        row = {k: _clean(r.get(k)) for k in ("proposal_id", "title", "category", "abstract")}
+        pid = row["proposal_id"]
+        if pid in seen:
+            rejects.append(_reject(Outcome(pid, reason="duplicate_proposal_id",
+                                           detail="proposal id seen earlier in the shard")))
+        elif not row["abstract"].strip():
+            rejects.append(_reject(Outcome(pid, reason="empty_abstract", detail="no abstract text to summarise")))
+        else:
+            rows.append(row)
+        seen.add(pid)
+    return rows, rejects
 
 
 # ---------------------------------------------------------------------------------------------- backends
 
 
-def _ask_realtime(client: ChatClient, prompt: Prompt, params: dict[str, Any], row: dict[str, str],
-                  max_schema_retries: int, stats: Stats) -> Outcome:
-    pid = row["proposal_id"]
-    messages = prompt.messages(row["title"], row["category"], row["abstract"])
-    out = Outcome(pid)
-    for attempt in range(max_schema_retries + 1):
+def keyword_answers(rows: list[dict[str, str]], vocab_path: str | Path | None) -> Answers:
+    vocab = load_vocabulary(vocab_path)
+    outcomes = []
+    for r in rows:
         try:
-            res = client.chat(messages, what=f"proposal {pid}", **params)
-        except ChatError as err:
-            if _fatal(err):
-                raise
-            return Outcome(pid, reason=err.reason, detail=err.detail, raw=out.raw, tokens_in=out.tokens_in,
-                           tokens_out=out.tokens_out)
-        out.tokens_in += res.tokens_in
-        out.tokens_out += res.tokens_out
-        out.raw = res.content or ""
-        try:
-            out.summary = parse_summary(res.content)
-            out.reason = out.detail = ""
-            return out
+            outcomes.append(Outcome(r["proposal_id"], keyword_summary(vocab, r["title"], r["category"], r["abstract"])))
         except SchemaViolation as err:
-            out.reason, out.detail, out.content_failure = err.reason, err.detail, True
-            if attempt < max_schema_retries:
-                stats.add(schema_retries=1)
-                log.info("proposal %s: %s (%s); asking again", pid, err.reason, err.detail[:120])
-                messages = [*messages, assistant_message(res.content or ""), correction(err)]
-    return out
+            outcomes.append(Outcome(r["proposal_id"], reason=err.reason, detail=err.detail))
+    return Answers(outcomes, vocab.model, vocab.version)
 
 
-def _run_realtime(client: ChatClient, prompt: Prompt, params: dict[str, Any], rows: list[dict[str, str]],
-                  cfg: dict[str, Any], stats: Stats) -> list[Outcome]:
-    workers = max(1, min(int(cfg.get("max_concurrency", 4)), len(rows) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-        futures = [pool.submit(_ask_realtime, client, prompt, params, r, int(cfg.get("max_schema_retries", 2)), stats)
-                   for r in rows]
-        return [f.result() for f in futures]
+def cached_outcomes(cache: Cache, keys: dict[str, str]) -> dict[str, Outcome]:
+    """The cache's answers for ``keys`` (proposal id -> key); a transient reject found there is a miss."""
+    known = {}
+    for pid, key in keys.items():
+        rec = cache.get(key)
+        if rec is not None and (rec.get("status") == "ok" or not is_transient(str(rec.get("reason", "")))):
+            known[pid] = Outcome.from_record(pid, rec)
+    return known
 
 
-def _run_batch(client: ChatClient, prompt: Prompt, params: dict[str, Any], rows: list[dict[str, str]],
-               cfg: dict[str, Any], state_dir: Path, stats: Stats, batch_ids: list[str]) -> list[Outcome]:
-    bcfg = cfg.get("batch") or {}
-    runner = BatchRunner(client, state_dir, float(bcfg.get("poll_interval_s", 30)), str(bcfg.get("completion_window", "24h")))
-    body_params = {k: v for k, v in params.items() if v is not None}
-    convo = {r["proposal_id"]: prompt.messages(r["title"], r["category"], r["abstract"]) for r in rows}
-    done: dict[str, Outcome] = {}
-    pending = [r["proposal_id"] for r in rows]
-    outcomes = {pid: Outcome(pid) for pid in pending}
-    rounds = int(cfg.get("max_schema_retries", 2)) + 1
-    for rnd in range(rounds):
-        if not pending:
-            break
-        requests = [(pid, {"model": client.model, "messages": convo[pid], **body_params}) for pid in pending]
-        answers, info = runner.run(requests, tag=f"summary-r{rnd}")
-        batch_ids.append(info.batch_id)
-        again = []
-        for pid in pending:
-            ans, out = answers[pid], outcomes[pid]
-            if ans.error:
-                out.reason, out.detail, out.content_failure = ans.error, ans.detail, False
-                done[pid] = out
-                continue
-            res = result_from_completion(ans.body or {}, client.model, stats)
-            out.tokens_in += res.tokens_in
-            out.tokens_out += res.tokens_out
-            out.raw = res.content or ""
-            try:
-                out.summary = parse_summary(res.content)
-                out.reason = out.detail = ""
-                done[pid] = out
-            except SchemaViolation as err:
-                out.reason, out.detail, out.content_failure = err.reason, err.detail, True
-                if rnd + 1 < rounds:
-                    convo[pid] = [*convo[pid], assistant_message(res.content or ""), correction(err)]
-                    again.append(pid)
-                else:
-                    done[pid] = out
-        stats.add(schema_retries=len(again))
-        pending = again
-    return [done.get(r["proposal_id"], outcomes[r["proposal_id"]]) for r in rows]
+def llm_answers(rows: list[dict[str, str]], cfg: dict[str, Any], prompt_path: str | Path,
+                client: ChatClient | None, stats: Stats) -> Answers:
+    """Answers from the cache, the rest from the model (each cached as soon as it is settled)."""
+    prompt = load_prompt(prompt_path)
+    model, params, cache = cfg["model"], request_params(cfg, prompt), Cache(cfg["cache_dir"])
+    keys = {r["proposal_id"]: cache_key(model, prompt, params, r["title"], r["category"], r["abstract"]) for r in rows}
+    known = cached_outcomes(cache, keys)
+    stats.add(cache_hits=len(known))
+    todo = {r["proposal_id"]: prompt.messages(r["title"], r["category"], r["abstract"])
+            for r in rows if r["proposal_id"] not in known}
+    log.info("%d proposals: %d from the cache, %d to ask %s", len(rows), len(known), len(todo), model)
+    batch = cfg["backend"] == "openai-batch"
+    ans = Answers([], model, prompt.version, price_factor=float(cfg["batch"]["price_factor"]) if batch else 1.0)
 
+    def keep(o: Outcome) -> None:
+        if o.cacheable(bool(cfg["cache_rejects"])):
+            cache.put(keys[o.proposal_id], o.record())
 
-def make_client(cfg: dict[str, Any], stats: Stats) -> ChatClient:
-    """A :class:`ChatClient` from the ``llm`` config section (key from the environment)."""
-    policy = RetryPolicy(retries=int(cfg.get("max_retries", 6)), backoff_s=float(cfg.get("backoff_s", 1.0)),
-                         backoff_max_s=float(cfg.get("backoff_max_s", 60.0)))
-    return ChatClient(model=cfg["model"], api_key=resolve_api_key(cfg.get("api_key_env"), cfg.get("base_url")),
-                      base_url=cfg.get("base_url"), timeout_s=float(cfg.get("timeout_s", 60)), policy=policy,
-                      stats=stats)
+    if todo:
+        fresh = ask_model(todo, params, cfg, client, stats, Path(cache.root.parent) / "batches", ans.batch_ids, keep)
+        known.update((o.proposal_id, o) for o in fresh)
+    ans.outcomes = [known[r["proposal_id"]] for r in rows]
+    return ans
 
 
 # ---------------------------------------------------------------------------------------------- the shard
@@ -225,101 +169,59 @@ def summarise_proposals(proposals: pd.DataFrame, cfg: dict[str, Any], prompt_pat
                         vocab_path: str | Path | None = None, client: ChatClient | None = None) -> ShardResult:
     """Summaries, rejects and the run summary for ``proposals`` (PROPOSALS rows) with the ``llm`` config."""
     t0 = time.monotonic()
-    backend = cfg.get("backend", "none")
+    backend = cfg["backend"]
     if backend not in BACKENDS:
         raise ValueError(f"llm.backend {backend!r} is not one of {', '.join(BACKENDS)}")
     stats = client.stats if client is not None else Stats()
-    rows, rejects = [], []
-    seen: set[str] = set()
-    for r in proposals.to_dict("records"):
-        row = {k: _clean(r.get(k)) for k in ("proposal_id", "title", "category", "abstract")}
-        pid = row["proposal_id"]
-        if pid in seen:
-            rejects.append(_reject(Outcome(pid, reason="duplicate_proposal_id", detail="proposal id seen earlier in the shard")))
-        elif not row["abstract"].strip():
-            rejects.append(_reject(Outcome(pid, reason="empty_abstract", detail="no abstract text to summarise")))
-        else:
-            rows.append(row)
-        seen.add(pid)
-
-    model, prompt_version, batch_ids = "", "", []
-    outcomes: list[Outcome] = []
-    factor = 1.0
-    if backend == "none":
-        outcomes = [Outcome(r["proposal_id"], reason="llm_disabled", detail="llm.backend is 'none'") for r in rows]
+    rows, rejects = split_rows(proposals)
+    if backend in LLM_BACKENDS:
+        ans = llm_answers(rows, cfg, prompt_path, client, stats)
     elif backend == "keywords":
-        vocab = load_vocabulary(vocab_path)
-        model, prompt_version = vocab.model, vocab.version
-        for r in rows:
-            try:
-                outcomes.append(Outcome(r["proposal_id"], keyword_summary(vocab, r["title"], r["category"], r["abstract"])))
-            except SchemaViolation as err:
-                outcomes.append(Outcome(r["proposal_id"], reason=err.reason, detail=err.detail))
+        ans = keyword_answers(rows, vocab_path)
     else:
-        prompt = load_prompt(prompt_path)
-        model, prompt_version = cfg["model"], prompt.version
-        params = request_params(cfg, prompt)
-        cache = Cache(cfg.get("cache_dir", "results/llm-cache"))
-        keys = {r["proposal_id"]: cache_key(model, prompt, params, r["title"], r["category"], r["abstract"]) for r in rows}
-        known: dict[str, Outcome] = {}
-        for r in rows:
-            rec = cache.get(keys[r["proposal_id"]])
-            if rec is not None:
-                known[r["proposal_id"]] = Outcome.from_record(r["proposal_id"], rec)
-        stats.add(cache_hits=len(known))
-        todo = [r for r in rows if r["proposal_id"] not in known]
-        log.info("%d proposals: %d from the cache, %d to ask %s", len(rows), len(known), len(todo), model)
-        if todo:
-            own_client = client is None
-            client = client or make_client(cfg, stats)
-            try:
-                if backend == "openai":
-                    fresh = _run_realtime(client, prompt, params, todo, cfg, stats)
-                else:
-                    factor = float((cfg.get("batch") or {}).get("price_factor", 0.5))
-                    fresh = _run_batch(client, prompt, params, todo, cfg, Path(cache.root.parent) / "batches", stats,
-                                       batch_ids)
-            finally:
-                if own_client:
-                    client.close()
-            for o in fresh:
-                if o.summary or (o.content_failure and cfg.get("cache_rejects", True)):
-                    cache.put(keys[o.proposal_id], o.record())
-                known[o.proposal_id] = o
-        outcomes = [known[r["proposal_id"]] for r in rows]
+        ans = Answers([Outcome(r["proposal_id"], reason="llm_disabled", detail="llm.backend is 'none'") for r in rows])
+    summaries = summaries_frame([o for o in ans.outcomes if o.summary], backend, ans.model, ans.prompt_version)
+    rej = rejects_table(rejects + [_reject(o) for o in ans.outcomes if not o.summary])
+    run = run_summary(backend, ans, len(proposals), len(summaries), rej, stats)
+    run["wall_s"] = round(time.monotonic() - t0, 3)
+    add_costs(run, cfg["prices"])
+    return ShardResult(summaries, rej, run)
 
-    summaries = summaries_frame([o for o in outcomes if o.summary], backend, model, prompt_version)
-    rejects += [_reject(o) for o in outcomes if not o.summary]
-    rej = rejects_table(rejects)
+
+def run_summary(backend: str, ans: Answers, n_proposals: int, n_summaries: int, rej: pd.DataFrame,
+                stats: Stats) -> dict[str, Any]:
+    """The shard's ``run.json`` counters (costs added by :func:`add_costs`)."""
     s = stats.as_dict()
-    answered = [o for o in outcomes if o.summary or o.content_failure]
-    run = {
-        "backend": backend, "model": model, "prompt_version": prompt_version,
-        "proposals": int(len(proposals)), "summarised": int(len(summaries)), "rejected": int(len(rej)),
+    answered = [o for o in ans.outcomes if o.summary or o.content_failure]
+    return {
+        "backend": backend, "model": ans.model, "prompt_version": ans.prompt_version,
+        "proposals": int(n_proposals), "summarised": int(n_summaries), "rejected": int(len(rej)),
         "reject_reasons": rej["reason"].value_counts().to_dict() if len(rej) else {},
         "calls": s["requests"], "cache_hits": s["cache_hits"], "retries": s["retries"],
         "schema_retries": s["schema_retries"], "errors": s["errors"],
         "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"],
+        "batch_tokens_in": s["batch_tokens_in"], "batch_tokens_out": s["batch_tokens_out"],
         # tokens of every answer used here, cached or not: what a fresh run over these abstracts costs
         "answers": len(answered), "answer_tokens_in": sum(o.tokens_in for o in answered),
         "answer_tokens_out": sum(o.tokens_out for o in answered),
-        "batch_ids": [b for b in batch_ids if b], "price_factor": factor,
-        "wall_s": round(time.monotonic() - t0, 3),
+        "batch_ids": [b for b in ans.batch_ids if b], "price_factor": ans.price_factor,
     }
-    add_costs(run, cfg.get("prices") or {})
-    return ShardResult(summaries, rej, run)
 
 
 def add_costs(run: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any]:
-    """Fill ``cost_usd`` (this run's calls) and ``cost_per_1000_abstracts_usd`` (all answers used)."""
-    model, factor = run.get("model", ""), float(run.get("price_factor", 1.0))
-    if run.get("backend") not in LLM_BACKENDS:
+    """Fill ``cost_usd`` (this run's calls: Batch API tokens at ``price_factor``, the rest at the full price)
+    and ``cost_per_1000_abstracts_usd`` (all answers used, at ``price_factor``)."""
+    model, factor = run["model"], float(run["price_factor"])
+    if run["backend"] not in LLM_BACKENDS:
         run.update(cost_usd=0.0, cost_per_1000_abstracts_usd=0.0, priced=True)
         return run
-    this = cost_report(model, run["tokens_in"], run["tokens_out"], 1, prices, factor)
+    # a run.json written before batch tokens were counted apart: every token at the run's price factor
+    b_in, b_out = run.get("batch_tokens_in", run["tokens_in"]), run.get("batch_tokens_out", run["tokens_out"])
+    now = cost_report(model, run["tokens_in"] - b_in, run["tokens_out"] - b_out, 1, prices, 1.0)
+    batch = cost_report(model, b_in, b_out, 1, prices, factor)
     full = cost_report(model, run["answer_tokens_in"], run["answer_tokens_out"], run["answers"], prices, factor)
-    run.update(cost_usd=this["cost_usd"], cost_per_1000_abstracts_usd=full["cost_per_1000_abstracts_usd"],
-               priced=this["priced"])
+    cost = None if now["cost_usd"] is None else now["cost_usd"] + batch["cost_usd"]
+    run.update(cost_usd=cost, cost_per_1000_abstracts_usd=full["cost_per_1000_abstracts_usd"], priced=now["priced"])
     return run
 
 

@@ -20,8 +20,20 @@ Parsing rules (robust to the oddities of a catalogue assembled over 30 years):
   (``Prop.Type:``, ``PROP. TYPE :``); once the abstract has started, such lines stay abstract text;
 * a non-field line continues the previous header field (a wrapped title) unless it follows ``PI:`` or a
   blank line, in which case the abstract starts there; text before the first field is ignored;
-* whitespace (paragraph breaks included) is collapsed to single spaces, text is Unicode-NFC normalised; bytes that are not UTF-8 are read as cp1252;
+* whitespace (paragraph breaks included) is collapsed to single spaces, text is Unicode-NFC normalised;
 * records without a numeric ID, without an abstract, or repeating an earlier ID are rejected with a reason.
+
+Encoding: the catalogue is decoded **record by record** (a leading UTF-8 BOM is dropped). A record that is
+valid UTF-8 is read as UTF-8; in a record that is not, the bytes that are not valid UTF-8 are read as cp1252
+(latin-1 for the five bytes cp1252 leaves undefined) and the valid UTF-8 around them stays UTF-8. One stray
+legacy byte therefore affects at most its own characters, never the rest of the file. Every record that
+needed the fallback is listed in :attr:`Catalogue.decode_fallbacks` (``record_id``, ``line``,
+``legacy_bytes``) so the run can report it.
+
+Line numbers are 1-based physical lines of the catalogue file (``\\n``, ``\\r\\n`` or ``\\r`` ends a line);
+a record's line is that of its first non-blank line. A rejected record without a usable ID is named
+``record#<i>@line<n>`` (``i``: 0-based index among the non-empty records, ``n``: its line), e.g.
+``record#5@line57``; every reject's ``detail`` starts with ``line <n>:``.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -36,7 +49,8 @@ from skytext.core.contracts import PROPOSALS, conform, empty, rejects_frame
 
 STAGE = "hst_abstracts"
 
-_SEPARATOR = re.compile(r"^\s*-{5,}\s*$")
+_SEPARATOR = re.compile(rb"^\s*-{5,}\s*$")
+_BOM = b"\xef\xbb\xbf"
 _FIELDS = {
     "prop_type": r"prop\.?\s*type",
     "category": r"category",
@@ -51,22 +65,59 @@ _FIELD_LINE = re.compile(
 )
 
 
+class Catalogue(NamedTuple):
+    """What :func:`parse_abstracts` returns."""
+
+    proposals: pd.DataFrame  # contract PROPOSALS
+    rejects: pd.DataFrame  # contract REJECTS
+    decode_fallbacks: list[dict]  # one per record not valid UTF-8: record_id, line, legacy_bytes
+
+
+@dataclass
+class _Raw:
+    """One record's text lines, as decoded, with where it starts in the file."""
+
+    index: int
+    line: int
+    lines: list[str]
+    legacy_bytes: int
+
+
 @dataclass
 class _Record:
     index: int
+    line: int
     fields: dict[str, str] = field(default_factory=dict)
     abstract: list[str] = field(default_factory=list)
     text_lines: int = 0
 
+    @property
+    def fallback_id(self) -> str:
+        return f"record#{self.index}@line{self.line}"
 
-def decode_catalogue(data: bytes) -> str:
-    """Bytes of the catalogue as text: UTF-8 (with or without BOM), else cp1252, else latin-1."""
-    for enc in ("utf-8-sig", "cp1252"):
+
+def _legacy_char(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D
+        return chr(byte)  # latin-1
+
+
+def decode_record(data: bytes) -> tuple[str, int]:
+    """``(text, legacy_bytes)``: ``data`` as UTF-8, with every byte that is not valid UTF-8 read as cp1252
+    (latin-1 where cp1252 has no character); ``legacy_bytes`` counts those bytes (0: plain UTF-8)."""
+    parts: list[str] = []
+    legacy = pos = 0
+    while True:
         try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+            parts.append(data[pos:].decode("utf-8"))
+            return "".join(parts), legacy
+        except UnicodeDecodeError as exc:
+            start, end = pos + exc.start, pos + exc.end
+            parts.append(data[pos:start].decode("utf-8"))
+            parts.append("".join(_legacy_char(b) for b in data[start:end]))
+            legacy += end - start
+            pos = end
 
 
 def _clean(text: str) -> str:
@@ -74,23 +125,31 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _split_records(text: str) -> list[list[str]]:
-    records: list[list[str]] = [[]]
-    for line in text.splitlines():
+def _split_records(data: bytes) -> list[_Raw]:
+    """The non-empty records between separator lines, each decoded on its own."""
+    chunks: list[tuple[int, list[bytes]]] = [(1, [])]
+    for number, line in enumerate(data.removeprefix(_BOM).splitlines(), start=1):
         if _SEPARATOR.match(line):
-            records.append([])
+            chunks.append((number + 1, []))
         else:
-            records[-1].append(line)
-    return [r for r in records if any(line.strip() for line in r)]
+            chunks[-1][1].append(line)
+    records: list[_Raw] = []
+    for first, lines in chunks:
+        blank = [not line.strip() for line in lines]
+        if all(blank):
+            continue
+        text, legacy = decode_record(b"\n".join(lines))
+        records.append(_Raw(len(records), first + blank.index(False), text.split("\n"), legacy))
+    return records
 
 
-def _parse_record(index: int, lines: list[str]) -> _Record:
-    rec = _Record(index)
+def _parse_record(raw: _Raw) -> _Record:
+    rec = _Record(raw.index, raw.line)
     last: str | None = None
     in_abstract = False
     after_blank = False
-    for raw in lines:
-        line = raw.rstrip()
+    for line in raw.lines:
+        line = line.rstrip()
         if not line.strip():
             after_blank = last is not None
             continue
@@ -110,52 +169,58 @@ def _parse_record(index: int, lines: list[str]) -> _Record:
     return rec
 
 
-def parse_abstracts(text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse catalogue text into ``(proposals, rejects)`` tables (contracts PROPOSALS and REJECTS).
+def _row(pid: str, rec: _Record, abstract: str) -> dict:
+    cycle_txt = _clean(rec.fields.get("cycle", ""))
+    return {
+        "proposal_id": pid,
+        "title": _clean(rec.fields.get("title", "")),
+        "category": _clean(rec.fields.get("category", "")),
+        "cycle": int(cycle_txt) if re.fullmatch(r"\d+", cycle_txt) else None,
+        "pi": _clean(rec.fields.get("pi", "")),
+        "prop_type": _clean(rec.fields.get("prop_type", "")),
+        "abstract": abstract,
+    }
 
-    ``proposal_id`` is the integer ID as a string (``"12345"``); ``cycle`` is nullable.
+
+def parse_abstracts(data: bytes | str) -> Catalogue:
+    """Parse the catalogue (its bytes, or text) into :class:`Catalogue` ``(proposals, rejects,
+    decode_fallbacks)``; the tables follow the contracts PROPOSALS and REJECTS.
+
+    ``proposal_id`` is the integer ID as a string (``"12345"``); ``cycle`` is nullable. Text is taken as
+    UTF-8, so it never needs a fallback.
     """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     rows: list[dict] = []
     rejects: list[dict] = []
-    seen: set[str] = set()
-    for i, lines in enumerate(_split_records(text)):
-        rec = _parse_record(i, lines)
+    fallbacks: list[dict] = []
+    first_seen: dict[str, int] = {}
+    for raw in _split_records(data):
+        rec = _parse_record(raw)
         raw_id = _clean(rec.fields.get("proposal_id", ""))
-        record_id = raw_id or f"record#{i}"
+        record_id = str(int(raw_id)) if re.fullmatch(r"\d+", raw_id) else raw_id or rec.fallback_id
+        if raw.legacy_bytes:
+            fallbacks.append({"record_id": record_id, "line": rec.line, "legacy_bytes": raw.legacy_bytes})
 
         def reject(reason: str, detail: str) -> None:
-            rejects.append(
-                {"record_type": "proposal", "record_id": record_id, "stage": STAGE, "reason": reason, "detail": detail}
-            )
+            rejects.append({"record_type": "proposal", "record_id": record_id, "stage": STAGE, "reason": reason,
+                            "detail": f"line {rec.line}: {detail}"})
 
         if not rec.fields:
-            reject("no_fields", f"record {i}: no header fields found ({rec.text_lines} text lines)")
+            reject("no_fields", f"record {rec.index}: no header fields found ({rec.text_lines} text lines)")
             continue
         if not re.fullmatch(r"\d+", raw_id):
-            reject("bad_id", f"record {i}: ID {raw_id!r} is not an integer")
+            reject("bad_id", f"record {rec.index}: ID {raw_id!r} is not an integer")
             continue
-        pid = str(int(raw_id))
-        record_id = pid
         abstract = _clean(" ".join(rec.abstract))
         if not abstract:
-            reject("no_abstract", f"proposal {pid}: record has no abstract text")
+            reject("no_abstract", f"proposal {record_id}: record has no abstract text")
             continue
-        if pid in seen:
-            reject("duplicate_id", f"proposal {pid}: ID already seen earlier in the catalogue; first kept")
+        if record_id in first_seen:
+            reject("duplicate_id", f"proposal {record_id}: ID already seen at line {first_seen[record_id]}; "
+                                   "first kept")
             continue
-        seen.add(pid)
-        cycle_txt = _clean(rec.fields.get("cycle", ""))
-        cycle = int(cycle_txt) if re.fullmatch(r"\d+", cycle_txt) else None
-        rows.append(
-            {
-                "proposal_id": pid,
-                "title": _clean(rec.fields.get("title", "")),
-                "category": _clean(rec.fields.get("category", "")),
-                "cycle": cycle,
-                "pi": _clean(rec.fields.get("pi", "")),
-                "prop_type": _clean(rec.fields.get("prop_type", "")),
-                "abstract": abstract,
-            }
-        )
+        first_seen[record_id] = rec.line
+        rows.append(_row(record_id, rec, abstract))
     proposals = conform(pd.DataFrame(rows), PROPOSALS, "proposals") if rows else empty(PROPOSALS)
-    return proposals, rejects_frame(rejects)
+    return Catalogue(proposals, rejects_frame(rejects), fallbacks)

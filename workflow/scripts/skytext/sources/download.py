@@ -45,18 +45,18 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetryPolicy(retry.RetryPolicy):
+class DownloadPolicy(retry.RetryPolicy):
     """How hard to try (:class:`skytext.core.retry.RetryPolicy`) plus the per-request timeout in seconds."""
 
-    timeout_s: float = 60.0
+    timeout_s: float
 
     @classmethod
-    def from_config(cls, download: dict) -> "RetryPolicy":
-        """From the config section ``hst.download`` (defaults filled in by the schema, or these); a server's
+    def from_config(cls, download: dict) -> "DownloadPolicy":
+        """From the complete config section ``hst.download`` (defaults filled in by the schema); a server's
         ``Retry-After`` is honoured up to the same cap as the backoff."""
-        cap = float(download.get("backoff_max_s", 60))
-        return cls(timeout_s=float(download.get("timeout_s", 60)), retries=int(download.get("retries", 5)),
-                   backoff_s=float(download.get("backoff_s", 1.0)), backoff_max_s=cap, retry_after_max_s=cap)
+        cap = float(download["backoff_max_s"])
+        return cls(timeout_s=float(download["timeout_s"]), retries=int(download["retries"]),
+                   backoff_s=float(download["backoff_s"]), backoff_max_s=cap, retry_after_max_s=cap)
 
 
 class FetchError(retry.Failure):
@@ -84,7 +84,7 @@ def classify(exc: BaseException) -> FetchError:
     return FetchError("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:200], False)
 
 
-def with_retries(fn: Callable[[], T], policy: RetryPolicy, what: str = "request") -> T:
+def with_retries(fn: Callable[[], T], policy: DownloadPolicy, what: str = "request") -> T:
     """Call ``fn`` until it succeeds, retrying retryable failures with backoff; re-raise the last one as
     a :class:`FetchError`."""
     return retry.call_with_retries(fn, classify, policy, what)
@@ -103,7 +103,7 @@ def fetch_bytes(session: requests.Session, url: str, timeout_s: float, expected_
     return body
 
 
-def fetch_text(url_or_path: str, policy: RetryPolicy) -> bytes:
+def fetch_text(url_or_path: str, policy: DownloadPolicy) -> bytes:
     """The bytes behind an http(s) URL (with retries) or a local file path / ``file://`` URL."""
     if url_or_path.startswith(("http://", "https://")):
         with requests.Session() as s:
@@ -129,7 +129,7 @@ def decode_image(body: bytes) -> Image.Image:
         raise FetchError("corrupt_image", f"does not decode: {type(exc).__name__}: {exc}"[:200], True, body) from exc
 
 
-def normalise_image(img: Image.Image, size: int, mode: str = "RGB") -> Image.Image:
+def normalise_image(img: Image.Image, size: int, mode: str) -> Image.Image:
     """Resize so the longest side is ``size`` px (aspect kept, Lanczos) and convert to ``mode``."""
     if img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
@@ -171,15 +171,15 @@ def _clean_partials(folder: Path) -> None:
 
 @dataclass(frozen=True)
 class ShardSettings:
-    """What a shard job needs besides its plan rows."""
+    """What a shard job needs besides its plan rows (:func:`settings_from_config` builds it from the config)."""
 
     mast_url: str
     image_dir: Path
     quarantine_dir: Path
-    image_size: int = 512
-    image_mode: str = "RGB"
-    workers: int = 4
-    policy: RetryPolicy = RetryPolicy()
+    image_size: int
+    image_mode: str
+    workers: int
+    policy: DownloadPolicy
 
 
 @dataclass
@@ -321,17 +321,16 @@ def download_shard(plan: pd.DataFrame, settings: ShardSettings) -> tuple[pd.Data
 
 
 def settings_from_config(hst: dict, image_dir: str, quarantine_dir: str) -> ShardSettings:
-    """:class:`ShardSettings` from the config section ``hst`` (defaults filled in by the schema)."""
-    dl = hst.get("download", {})
-    policy = RetryPolicy.from_config(dl)
+    """:class:`ShardSettings` from the complete config section ``hst`` (defaults filled in by the schema)."""
+    dl = hst["download"]
     return ShardSettings(
         mast_url=hst["mast_url"],
         image_dir=Path(image_dir),
         quarantine_dir=Path(quarantine_dir),
-        image_size=int(hst.get("image_size", 512)),
-        image_mode=hst.get("image_mode", "RGB"),
-        workers=int(dl.get("workers", 4)),
-        policy=policy,
+        image_size=int(hst["image_size"]),
+        image_mode=hst["image_mode"],
+        workers=int(dl["workers"]),
+        policy=DownloadPolicy.from_config(dl),
     )
 
 

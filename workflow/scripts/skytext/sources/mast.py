@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from requests.adapters import HTTPAdapter
 
-from skytext.sources.download import RetryPolicy, with_retries
+from skytext.sources.download import DownloadPolicy, with_retries
 from skytext.core.safepath import safe_name
 from skytext.core.sharding import shard_of
 
@@ -68,7 +68,7 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kw)
 
 
-def mast_client(mast_url: str, timeout_s: float = 60.0):
+def mast_client(mast_url: str, timeout_s: float):
     """An ``astroquery.mast.ObservationsClass`` whose portal URLs point at ``mast_url``.
 
     astroquery builds its URLs from ``conf.server`` when the module is imported, as class attributes, so
@@ -102,7 +102,7 @@ def _batches(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
-def query_observations(client, proposal_ids: list[str], policy: RetryPolicy, batch: int = 50) -> pd.DataFrame:
+def query_observations(client, proposal_ids: list[str], policy: DownloadPolicy, batch: int) -> pd.DataFrame:
     """Public HST observations of ``proposal_ids`` (one portal query per ``batch`` proposals)."""
     frames = []
     for chunk in _batches(proposal_ids, batch):
@@ -121,7 +121,7 @@ def query_observations(client, proposal_ids: list[str], policy: RetryPolicy, bat
     return obs.drop_duplicates("obsid").reset_index(drop=True)
 
 
-def query_products(client, obsids: list[str], policy: RetryPolicy, batch: int = 200) -> pd.DataFrame:
+def query_products(client, obsids: list[str], policy: DownloadPolicy, batch: int) -> pd.DataFrame:
     """All products of the observations ``obsids`` (one portal query per ``batch`` observations)."""
     frames = []
     for chunk in _batches(obsids, batch):
@@ -145,15 +145,16 @@ def query_products(client, obsids: list[str], policy: RetryPolicy, batch: int = 
 
 @dataclass(frozen=True)
 class ProductRules:
-    """Which products become images (and, optionally, which FITS products come with them)."""
+    """Which products become images (and, optionally, which FITS products come with them);
+    :meth:`from_config` builds them from the config section ``hst``."""
 
-    product_type: str = "PREVIEW"
-    extensions: tuple[str, ...] = ("jpg", "jpeg")
-    name_contains: tuple[str, ...] = ("total",)
-    name_excludes: tuple[str, ...] = ()
-    exclude_color: bool = True
-    fits: bool = False
-    fits_suffixes: tuple[str, ...] = ("drz", "drc")
+    product_type: str
+    extensions: tuple[str, ...]
+    name_contains: tuple[str, ...]
+    name_excludes: tuple[str, ...]
+    exclude_color: bool
+    fits: bool
+    fits_suffixes: tuple[str, ...]
     excludes: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self):
@@ -162,15 +163,16 @@ class ProductRules:
 
     @classmethod
     def from_config(cls, hst: dict) -> "ProductRules":
-        pf = hst.get("product_filter", {})
+        """From the complete config section ``hst`` (defaults filled in by the schema)."""
+        pf = hst["product_filter"]
         return cls(
-            product_type=pf.get("product_type", "PREVIEW"),
-            extensions=tuple(pf.get("extensions", ("jpg", "jpeg"))),
-            name_contains=tuple(pf.get("name_contains", ("total",))),
-            name_excludes=tuple(pf.get("name_excludes", ())),
-            exclude_color=bool(hst.get("exclude_color", True)),
-            fits=bool(hst.get("fits", False)),
-            fits_suffixes=tuple(hst.get("fits_suffixes", ("drz", "drc"))),
+            product_type=pf["product_type"],
+            extensions=tuple(pf["extensions"]),
+            name_contains=tuple(pf["name_contains"]),
+            name_excludes=tuple(pf["name_excludes"]),
+            exclude_color=bool(hst["exclude_color"]),
+            fits=bool(hst["fits"]),
+            fits_suffixes=tuple(hst["fits_suffixes"]),
         )
 
     def is_image(self, product_type: str, filename: str) -> bool:
@@ -203,45 +205,65 @@ def _reject(rtype: str, rid: str, reason: str, detail: str, pid: str, shards: in
     }
 
 
-def select_products(
-    obs: pd.DataFrame,
-    products: pd.DataFrame,
-    rules: ProductRules,
-    max_per_proposal: int,
-    seed: int,
-    shards: int,
-    cycles: dict[str, int | None] | None = None,
-) -> tuple[pd.DataFrame, list[dict]]:
-    """The plan (one row per product to download) and the rejects of observations left out.
-
-    Sampling: candidates of a proposal are sorted by file name and at most ``max_per_proposal`` are drawn
-    without replacement by ``numpy.random.default_rng([seed, proposal_id])`` -- the draw for a proposal
-    does not depend on which other proposals are in the run.
-    """
-    cycles = cycles or {}
-    rejects: list[dict] = []
-    obs_by_id = obs.set_index("obsid", drop=False) if not obs.empty else obs
+def _product_table(products: pd.DataFrame) -> pd.DataFrame:
+    """The product list with a ``filename`` column, one row per file name."""
     prods = products.copy()
     if prods.empty:
         prods = pd.DataFrame(columns=["group_obsid", "productFilename", "productType", "dataURI", "size"])
     prods["filename"] = prods["productFilename"].astype(str)
-    prods = prods.drop_duplicates("filename")
+    return prods.drop_duplicates("filename")
+
+
+def _image_candidates(prods: pd.DataFrame, obs: pd.DataFrame, rules: ProductRules, shards: int,
+                      rejects: list[dict]) -> pd.DataFrame:
+    """Products the rules allow as images and whose observation was queried; orphans become rejects."""
     is_img = [rules.is_image(t, f) for t, f in zip(prods["productType"], prods["filename"])]
     cands = prods[np.array(is_img, dtype=bool)].copy()
-    known = cands["group_obsid"].isin(obs_by_id.index) if not obs.empty else cands["group_obsid"].isin([])
+    known = cands["group_obsid"].isin(obs["obsid"] if not obs.empty else [])
     for _, p in cands[~known].iterrows():
         rejects.append(_reject("product", p["filename"], "orphan_product",
                                f"product of unknown observation {p['group_obsid']}", "0", shards))
-    cands = cands[known]
+    return cands[known]
 
-    fits_by_stem: dict[str, pd.Series] = {}
-    if rules.fits:
-        sfx = tuple(f"_{s.lower()}" for s in rules.fits_suffixes)
-        for _, p in prods.iterrows():
-            name = p["filename"].lower()
-            if name.endswith((".fits", ".fits.gz")) and _stem(name).removesuffix(".fits").endswith(sfx):
-                fits_by_stem.setdefault(_stem(p["filename"]).removesuffix(".fits"), p)
 
+def _fits_by_stem(prods: pd.DataFrame, rules: ProductRules) -> dict[str, pd.Series]:
+    """The FITS science product (first of ``rules.fits_suffixes``) for each file stem; empty unless ``fits``."""
+    found: dict[str, pd.Series] = {}
+    if not rules.fits:
+        return found
+    sfx = tuple(f"_{s.lower()}" for s in rules.fits_suffixes)
+    for _, p in prods.iterrows():
+        name = p["filename"].lower()
+        if name.endswith((".fits", ".fits.gz")) and _stem(name).removesuffix(".fits").endswith(sfx):
+            found.setdefault(_stem(p["filename"]).removesuffix(".fits"), p)
+    return found
+
+
+def _plan_row(obs_id: str, p: pd.Series, o: pd.Series, fits: pd.Series | None, cycle: int | None,
+              shards: int) -> dict:
+    pid = str(o["proposal_id"])
+    return {
+        "obs_id": obs_id,
+        "proposal_id": pid,
+        "shard": str(shard_of(pid, shards)),
+        "uri": str(p["dataURI"]),
+        "filename": p["filename"],
+        "size": p.get("size"),
+        "cycle": cycle,
+        "instrument": _text(o.get("instrument_name")),
+        "filter": _text(o.get("filters")),
+        "target": _text(o.get("target_name")),
+        "fits_uri": None if fits is None else str(fits["dataURI"]),
+        "fits_filename": None if fits is None else _basename(fits["filename"]),
+        "fits_size": None if fits is None else fits.get("size"),
+        "group_obsid": p["group_obsid"],
+    }
+
+
+def _candidate_plan(cands: pd.DataFrame, obs: pd.DataFrame, fits_by_stem: dict[str, pd.Series],
+                    cycles: dict[str, int | None], shards: int, rejects: list[dict]) -> pd.DataFrame:
+    """One plan row per candidate with a safe, unique ``obs_id`` (the file stem); the others become rejects."""
+    obs_by_id = obs.set_index("obsid", drop=False) if not obs.empty else obs
     rows: list[dict] = []
     seen_ids: dict[str, str] = {}
     for _, p in cands.iterrows():
@@ -257,27 +279,14 @@ def select_products(
                                    f"{p['filename']!r} and {seen_ids[obs_id]!r} sanitise to the same name", pid, shards))
             continue
         seen_ids[obs_id] = p["filename"]
-        fits = fits_by_stem.get(_stem(p["filename"]))
-        rows.append(
-            {
-                "obs_id": obs_id,
-                "proposal_id": pid,
-                "shard": str(shard_of(pid, shards)),
-                "uri": str(p["dataURI"]),
-                "filename": p["filename"],
-                "size": p.get("size"),
-                "cycle": cycles.get(pid),
-                "instrument": _text(o.get("instrument_name")),
-                "filter": _text(o.get("filters")),
-                "target": _text(o.get("target_name")),
-                "fits_uri": None if fits is None else str(fits["dataURI"]),
-                "fits_filename": None if fits is None else _basename(fits["filename"]),
-                "fits_size": None if fits is None else fits.get("size"),
-                "group_obsid": p["group_obsid"],
-            }
-        )
-    plan = pd.DataFrame(rows, columns=[*PLAN_COLUMNS, "group_obsid"])
+        rows.append(_plan_row(obs_id, p, o, fits_by_stem.get(_stem(p["filename"])), cycles.get(pid), shards))
+    return pd.DataFrame(rows, columns=[*PLAN_COLUMNS, "group_obsid"])
 
+
+def sample_per_proposal(plan: pd.DataFrame, max_per_proposal: int, seed: int, shards: int,
+                        rejects: list[dict]) -> pd.DataFrame:
+    """At most ``max_per_proposal`` rows per proposal: its rows sorted by file name, drawn without
+    replacement by ``numpy.random.default_rng([seed, proposal_id])``; the rest become ``over_cap`` rejects."""
     kept: list[pd.DataFrame] = []
     for pid, group in plan.groupby("proposal_id", sort=True):
         group = group.sort_values("filename")
@@ -292,14 +301,41 @@ def select_products(
                                        pid, shards))
             group = group[mask]
         kept.append(group)
-    plan = pd.concat(kept, ignore_index=True) if kept else plan
+    return pd.concat(kept, ignore_index=True) if kept else plan
 
+
+def _reject_observations_without_candidates(obs: pd.DataFrame, cands: pd.DataFrame, shards: int,
+                                            rejects: list[dict]) -> None:
     with_candidates = set(cands["group_obsid"])
     for _, o in obs.iterrows():
         if o["obsid"] not in with_candidates:
             rejects.append(_reject("observation", str(o["obs_id"]), "no_matching_preview",
                                    f"no product of observation {o['obs_id']} passes the product rules",
                                    str(o["proposal_id"]), shards))
+
+
+def select_products(
+    obs: pd.DataFrame,
+    products: pd.DataFrame,
+    rules: ProductRules,
+    max_per_proposal: int,
+    seed: int,
+    shards: int,
+    cycles: dict[str, int | None] | None = None,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """The plan (one row per product to download) and the rejects of observations left out.
+
+    Steps: the products the rules allow whose observation is known (:func:`_image_candidates`), one row per
+    candidate with a safe unique ``obs_id`` and its optional FITS product (:func:`_candidate_plan`), the
+    seeded per-proposal cap (:func:`sample_per_proposal`: the draw for a proposal does not depend on which
+    other proposals are in the run), and a reject for every observation without a candidate.
+    """
+    rejects: list[dict] = []
+    prods = _product_table(products)
+    cands = _image_candidates(prods, obs, rules, shards, rejects)
+    plan = _candidate_plan(cands, obs, _fits_by_stem(prods, rules), cycles or {}, shards, rejects)
+    plan = sample_per_proposal(plan, max_per_proposal, seed, shards, rejects)
+    _reject_observations_without_candidates(obs, cands, shards, rejects)
     plan = plan.drop(columns=["group_obsid"]).astype(PLAN_COLUMNS)
     return plan.sort_values(["shard", "proposal_id", "obs_id"]).reset_index(drop=True), rejects
 
@@ -315,8 +351,8 @@ def _text(v: Any) -> str:
 
 def chosen_proposals(hst: dict, proposals: pd.DataFrame) -> list[str]:
     """Proposal ids to query: ``hst.proposal_ids`` plus catalogue proposals whose cycle is in ``hst.cycles``."""
-    ids = {normalise_proposal_id(p) for p in hst.get("proposal_ids") or []}
-    cycles = hst.get("cycles")
+    ids = {normalise_proposal_id(p) for p in hst["proposal_ids"]}
+    cycles = hst["cycles"]
     if cycles:
         lo, hi = int(cycles[0]), int(cycles[1])
         c = proposals["cycle"]
@@ -327,22 +363,21 @@ def chosen_proposals(hst: dict, proposals: pd.DataFrame) -> list[str]:
 
 
 def build_plan(hst: dict, proposals: pd.DataFrame, shards: int, seed: int, client=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Discovery: ``(plan, rejects)`` for the config section ``hst`` (defaults filled in).
+    """Discovery: ``(plan, rejects)`` for the complete config section ``hst`` (defaults filled in).
 
     ``rejects`` has the REJECTS columns plus ``proposal_id`` and ``shard`` so each shard job can carry its
     share into its rejects table.
     """
-    dl = hst.get("download", {})
-    policy = RetryPolicy.from_config(dl)
+    policy = DownloadPolicy.from_config(hst["download"])
     client = client or mast_client(hst["mast_url"], policy.timeout_s)
     ids = chosen_proposals(hst, proposals)
     log.info("querying MAST for %d proposals", len(ids))
-    obs = query_observations(client, ids, policy, int(hst.get("query_batch", 50)))
+    obs = query_observations(client, ids, policy, int(hst["query_batch"]))
     log.info("%d public HST observations", len(obs))
-    products = query_products(client, list(obs["obsid"]), policy, int(hst.get("product_batch", 200))) if len(obs) else pd.DataFrame()
+    products = query_products(client, list(obs["obsid"]), policy, int(hst["product_batch"])) if len(obs) else pd.DataFrame()
     cycles = dict(zip(proposals["proposal_id"].astype(str), proposals["cycle"].astype("Int64")))
     cycles = {k: (None if pd.isna(v) else int(v)) for k, v in cycles.items()}
-    plan, rejects = select_products(obs, products, ProductRules.from_config(hst), int(hst.get("max_images_per_proposal", 20)),
+    plan, rejects = select_products(obs, products, ProductRules.from_config(hst), int(hst["max_images_per_proposal"]),
                                     int(seed), shards, cycles)
     found = set(obs["proposal_id"].astype(str)) if len(obs) else set()
     for pid in ids:
