@@ -110,3 +110,20 @@ def test_ci_profile_does_not_use_conda():
     cfg = yaml.safe_load((REPO / "profiles" / "slurm-ci" / "config.yaml").read_text())
     sdm = cfg["software-deployment-method"]
     assert "conda" not in ([sdm] if isinstance(sdm, str) else sdm)
+
+
+def test_readme_slurm_dry_run_works_without_conda(tmp_path):
+    """The README's `snakemake --profile profiles/slurm -n` on a machine with neither conda nor Slurm."""
+    from conftest import copy_workflow
+
+    work = copy_workflow(tmp_path)
+    shutil.copytree(REPO / "profiles", work / "profiles")
+    readme = (REPO / "README.md").read_text()
+    assert "snakemake --profile profiles/slurm -n" in readme
+    env = {**os.environ, "PATH": os.pathsep.join([str(SNAKEMAKE.parent), "/usr/bin", "/bin"])}
+    assert shutil.which("conda", path=env["PATH"]) is None
+    proc = subprocess.run([str(SNAKEMAKE), "--profile", "profiles/slurm", "-n"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "train" in out and "This was a dry-run" in out

@@ -41,6 +41,7 @@ if IMG["source"] == "hst":
         resources:
             mem_mb=4000,
             runtime=240,
+            mast_connections=1,
         params:
             hst=IMG["hst"],
             shards=len(SHARDS),
@@ -69,6 +70,7 @@ if IMG["source"] == "hst":
         resources:
             mem_mb=2000,
             runtime=720,
+            mast_connections=1,
         params:
             hst=IMG["hst"],
             image_dir=lambda wc: f"{IMG_RES}/images/{wc.shard}",
