@@ -1,7 +1,7 @@
 """How long does Snakemake take to plan the full DAG as the data grows, and does the job count stay flat?
 
-For each scale, a temp config asks for source ``hst`` with N fabricated proposal ids (the acquisition plan
-is the config list ``hst.proposal_ids``); ``snakemake -n`` plans the whole DAG without downloading
+For each scale, a temp config asks for ``images.source: hst`` with N fabricated proposal ids (the acquisition plan
+is the config list ``images.hst.proposal_ids``); ``snakemake -n`` plans the whole DAG without downloading
 anything. Observations are nominal (PAPERCLIP's ~7.2 images per proposal): the DAG is sharded, so the
 job count must depend on ``shards``, not on proposals or observations. Ratios are against a bare baseline
 measured in the same run: the same dry run with a single proposal.
@@ -43,7 +43,7 @@ def default_configfile() -> Path:
 
 def dry_run(work: Path, configfile: Path, n_proposals: int, shards: int | None) -> tuple[float, int]:
     """Plan the full DAG for ``n_proposals`` fabricated proposals; return (seconds, job count)."""
-    override = {"source": "hst", "hst": {"proposal_ids": [str(10_000 + i) for i in range(n_proposals)]}}
+    override = {"images": {"source": "hst", "hst": {"proposal_ids": [str(10_000 + i) for i in range(n_proposals)]}}}
     if shards is not None:
         override["shards"] = shards
     ovr = work / f"override_{n_proposals}.yaml"

@@ -39,12 +39,14 @@ rule compare:
         table=report(
             f"{IMG_RES}/eval/comparison.csv",
             caption="../../report/comparison.rst",
-            category="Retrieval",
+            category="images",
+            subcategory="Retrieval",
         ),
         curves=report(
             f"{IMG_RES}/eval/retrieval_curves.png",
             caption="../../report/curves.rst",
-            category="Retrieval",
+            category="images",
+            subcategory="Retrieval",
         ),
     log:
         f"{IMG_LOGS}/compare/all.log",
@@ -79,13 +81,15 @@ rule explore:
         gallery=report(
             f"{IMG_RES}/explore/{{model}}/gallery.png",
             caption="../../report/gallery.rst",
-            category="Exploration",
+            category="images",
+            subcategory="Exploration",
             labels={"model": "{model}", "figure": "query gallery"},
         ),
         histogram=report(
             f"{IMG_RES}/explore/{{model}}/similarities.png",
             caption="../../report/similarities.rst",
-            category="Exploration",
+            category="images",
+            subcategory="Exploration",
             labels={"model": "{model}", "figure": "true vs shuffled similarities"},
         ),
     log:

@@ -32,7 +32,8 @@ rule train:
         curves=report(
             f"{IMG_RES}/models/{{model}}/training_curves.png",
             caption="../../report/training.rst",
-            category="Training",
+            category="images",
+            subcategory="Training",
             labels={"model": "{model}"},
         ),
     log:
