@@ -23,9 +23,35 @@ include: "workflow/rules/images/captions.smk"
 include: "workflow/rules/images/train.smk"
 include: "workflow/rules/images/embed.smk"
 include: "workflow/rules/images/evaluate.smk"
+# transients: real/bogus triplets by a vision LLM + judge + refinement vs a CNN (Stoppa et al.)
+include: "workflow/rules/transients/common.smk"
+include: "workflow/rules/transients/acquire.smk"
+include: "workflow/rules/transients/llm.smk"
+include: "workflow/rules/transients/baselines.smk"
+include: "workflow/rules/transients/evaluate.smk"
+# spectra: X-ray spectra <-> paper texts (autoencoder, contrastive heads, retrieval, MoE regression, outliers)
+include: "workflow/rules/spectra/common.smk"
+include: "workflow/rules/spectra/acquire_demo.smk"
+include: "workflow/rules/spectra/dataset.smk"
+include: "workflow/rules/spectra/text.smk"
+include: "workflow/rules/spectra/models.smk"
+include: "workflow/rules/spectra/evaluate.smk"
+# analysis: what any embeddings know (kNN/probes, UMAP, correlations, CKA, similarity search)
+include: "workflow/rules/analysis/common.smk"
+include: "workflow/rules/analysis/prepare.smk"
+include: "workflow/rules/analysis/probes.smk"
+include: "workflow/rules/analysis/umap.smk"
+include: "workflow/rules/analysis/search.smk"
+include: "workflow/rules/analysis/compare.smk"
 
 
 rule all:
     default_target: True
     input:
         [path for study in STUDIES for path in STUDY_TARGETS[study]()],
+
+
+# One target per study: `snakemake --cores all <study>` runs that study alone.
+rule images:
+    input:
+        STUDY_TARGETS["images"](),

@@ -53,7 +53,7 @@ def test_killed_training_job_resumes_to_the_same_result(tmp_path):
     run_snakemake(killed, target, "--rerun-incomplete", *CONFIG)
     run_snakemake(clean, target, *CONFIG)
 
-    log = (killed / "logs/demo/train/full-abstract.log").read_text()
+    log = (killed / "logs/images/demo/train/full-abstract.log").read_text()
     assert f"resumed from {MODEL}/checkpoints/last.pt at step {step_at_kill}" in log
     resumed, uninterrupted = (pd.read_csv(d / MODEL / "metrics.csv") for d in (killed, clean))
     assert resumed["step"].tolist() == list(range(1, 61))

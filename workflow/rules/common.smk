@@ -17,7 +17,9 @@ except (ConfigError, ValueError) as exc:
 
 STUDIES = list(config["studies"])
 SHARDS = [str(i) for i in range(config["shards"])]
-STUDY_TARGETS = {}  # study -> function returning its final outputs; each study's rules register theirs
+STUDY_TARGETS = (
+    {}
+)  # study -> function returning its final outputs; each study's rules register theirs
 
 
 def study_dirs(study):

@@ -54,8 +54,3 @@ def images_targets():
 
 
 STUDY_TARGETS["images"] = images_targets
-
-
-rule images:
-    input:
-        images_targets(),

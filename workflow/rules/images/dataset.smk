@@ -6,7 +6,9 @@ rule dataset:
         observations=expand(
             f"{IMG_RES}/acquire/shards/{{shard}}/observations.parquet", shard=SHARDS
         ),
-        rejects=expand(f"{IMG_RES}/acquire/shards/{{shard}}/rejects.parquet", shard=SHARDS),
+        rejects=expand(
+            f"{IMG_RES}/acquire/shards/{{shard}}/rejects.parquet", shard=SHARDS
+        ),
         proposals=f"{IMG_RES}/acquire/proposals.parquet",
         proposal_rejects=f"{IMG_RES}/acquire/proposal_rejects.parquet",
     output:

@@ -7,7 +7,9 @@ rule embed_image_part:
         unpack(model_inputs),
         observations=f"{IMG_RES}/dataset/observations.parquet",
     output:
-        embeddings=temp(f"{IMG_RES}/embed/{{model}}/{{split}}/parts/images-{{part}}.npy"),
+        embeddings=temp(
+            f"{IMG_RES}/embed/{{model}}/{{split}}/parts/images-{{part}}.npy"
+        ),
         ids=temp(f"{IMG_RES}/embed/{{model}}/{{split}}/parts/images-{{part}}.parquet"),
     log:
         f"{IMG_LOGS}/embed_images/{{model}}-{{split}}-{{part}}.log",

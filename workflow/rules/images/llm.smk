@@ -41,12 +41,15 @@ rule summarise:
 rule gather_summaries:
     input:
         summaries=expand(
-            f"{IMG_RES}/llm/shards/{{llm_shard}}/summaries.parquet", llm_shard=LLM_SHARDS
+            f"{IMG_RES}/llm/shards/{{llm_shard}}/summaries.parquet",
+            llm_shard=LLM_SHARDS,
         ),
         rejects=expand(
             f"{IMG_RES}/llm/shards/{{llm_shard}}/rejects.parquet", llm_shard=LLM_SHARDS
         ),
-        runs=expand(f"{IMG_RES}/llm/shards/{{llm_shard}}/run.json", llm_shard=LLM_SHARDS),
+        runs=expand(
+            f"{IMG_RES}/llm/shards/{{llm_shard}}/run.json", llm_shard=LLM_SHARDS
+        ),
     output:
         summaries=f"{IMG_RES}/llm/summaries.parquet",
         rejects=f"{IMG_RES}/llm/rejects.parquet",
