@@ -12,7 +12,8 @@ def test_default_config_plans(workflow_copy):
     proc = run_snakemake(workflow_copy, "-n")
     out = proc.stdout + proc.stderr
     assert re.search(r"^train\s+3$", out, re.M)  # full, head and shuffled on abstracts
-    assert re.search(r"^embed_image_part\s+4$", out, re.M)  # (base + 3 trained) x 1 part, test split only
+    assert re.search(r"^embed_image_part\s+8$", out, re.M)  # (base + 3 trained) x 1 part x (val, test)
+    assert re.search(r"^search_eval\s+4$", out, re.M)  # search quality per model (threshold chosen on val)
     assert re.search(r"^demo_observations\s+2$", out, re.M)  # one job per shard, not per observation
     assert re.search(r"^compare\s+1$", out, re.M)
 
@@ -44,6 +45,7 @@ def test_micro_demo_end_to_end(workflow_copy):
     # the micro run is too short to learn much, but it must not be worse than chance by a wide margin
     assert res["full-abstract/abstract"]["image_to_text"]["top10pct"] > 0.5 * res["random"]["image_to_text"]["top10pct"]
     for rel in ("results/images/demo/eval/comparison.csv", "results/images/demo/eval/retrieval_curves.png",
+                "results/images/demo/eval/comparison.html", "results/images/demo/eval/search/full-abstract.csv",
                 "results/images/demo/models/full-abstract/training_curves.png", "results/images/demo/dataset/rejects.parquet"):
         assert (workflow_copy / rel).stat().st_size > 0
     # the headline number agrees with a brute-force recomputation from the saved embeddings

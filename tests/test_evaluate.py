@@ -107,3 +107,50 @@ def test_gallery_puts_each_querys_best_images_in_order(tmp_path):
         assert g.size == (260 + 2 * 24 + 4, 4 + 2 * (20 + 14 + 4))
         tile = lambda q, c: g.getpixel((260 + 4 + c * 24 + 10, 4 + q * 38 + 10))  # noqa: E731
         assert [tile(0, 0), tile(0, 1), tile(1, 0), tile(1, 1)] == [colours[2], colours[1], colours[0], colours[1]]
+
+
+DEMO_IMAGES_PER_TEXT = [3] * 13 + [4] * 14 + [5] * 11 + [6] * 10  # the demo's test split: 48 proposals, 210 images
+
+
+def test_random_row_has_the_model_contract_and_exact_chance():
+    img, im, txt, tm = _toy()
+    model = evaluate.evaluate_embeddings(img, im, txt, tm, CFG)
+    assert model["text_to_image"]["n_relevant"] == {"3": 30} and model["image_to_text"]["n_relevant"] == {"1": 90}
+    r = evaluate.random_result(48, 210, DEMO_IMAGES_PER_TEXT, CFG, seed=0)
+    for d in ("image_to_text", "text_to_image"):
+        assert set(r[d]) == set(model[d])  # n_queries, the intervals, ...: everything a model row has
+        assert r[d]["top10pct_ci"][0] <= r[d]["top10pct"] <= r[d]["top10pct_ci"][1]
+    assert r["image_to_text"]["n_queries"] == 210 and r["text_to_image"]["n_queries"] == 48
+    assert r["image_to_text"]["top10pct"] == pytest.approx(5 / 48)
+    assert r["text_to_image"]["top10pct"] == pytest.approx(0.3677, abs=1e-4)  # was 0.346 (4 images for every text)
+    hist = evaluate.random_result(48, 210, {"3": 13, "4": 14, "5": 11, "6": 10}, CFG, seed=0)
+    assert hist["text_to_image"]["top10pct"] == r["text_to_image"]["top10pct"]
+    with pytest.raises(ValueError, match="48 texts"):
+        evaluate.random_result(47, 210, DEMO_IMAGES_PER_TEXT, CFG)
+    table = evaluate.comparison_table({"m": model, "random": r}).set_index("model")
+    assert table.loc["random", "t2i_n_queries"] == 48 and table.loc["random", "t2i_top10pct_lo"] < 0.3677
+
+
+def test_compare_rule_writes_random_row_from_the_results(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_script", evaluate.__file__.replace("skytext/eval/retrieval.py", "compare.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    img, im, txt, tm = _toy(n_props=10, per=2)
+    res = evaluate.evaluate_embeddings(img, im, txt, tm, CFG)
+    res.update(model="m", caption="abstract", split="test")
+    (tmp_path / "r.json").write_text(__import__("json").dumps(res))
+    im.assign(split="test").to_parquet(tmp_path / "obs.parquet")
+    tm.assign(split="test").to_parquet(tmp_path / "props.parquet")
+    out = {"table": tmp_path / "t.csv", "json": tmp_path / "all.json", "curves": tmp_path / "c.png",
+           "html": tmp_path / "t.html"}
+    pd.DataFrame([{"model": "m", "p10_mean": 0.5}]).to_csv(tmp_path / "s.csv", index=False)
+    script.compare({"results": [tmp_path / "r.json"], "observations": tmp_path / "obs.parquet",
+                    "proposals": tmp_path / "props.parquet", "search": [tmp_path / "s.csv"]}, out,
+                   {"eval": CFG, "seed": 0, "split": "test"})
+    html = out["html"].read_text()  # the report shows this table inline
+    assert "<table" in html and "t2i_top10pct" in html and "p10_mean" in html
+    rnd = __import__("json").loads(out["json"].read_text())["results"]["random"]
+    assert rnd["text_to_image"]["n_queries"] == 10 and rnd["image_to_text"]["n_queries"] == 20
+    assert rnd["text_to_image"]["top10pct"] == pytest.approx(1 - (18 / 20) * (17 / 19))  # 2 of 20 images, top 2

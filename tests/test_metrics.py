@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import top_k_accuracy_score
 
-from skytext.eval.metrics import cutoff, random_baseline, retrieval_summary, topk_accuracy
+from skytext.eval.metrics import best_rank_cdf, cutoff, random_baseline, random_summary, retrieval_summary, topk_accuracy
 from skytext.eval.search import ranks_of_targets
 
 
@@ -131,3 +131,50 @@ def test_random_baseline_several_true_candidates_matches_simulation():
     ks = np.array([1, 5, 10, 25])
     np.testing.assert_allclose(random_baseline(n, ks, n_true=t), topk_accuracy(best, n, ks), atol=8e-3)
     assert random_baseline(n, 100, n_true=t) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("n", "m"), [(7, 1), (60, 4), (210, 6), (50, 50)])
+def test_best_rank_cdf_is_exact_hypergeometric(n, m):
+    """P(best of m random positions among n is <= r): against simulation with many draws and exact integers."""
+    rng = np.random.default_rng(n * 100 + m)
+    draws = 100_000
+    best = np.argsort(rng.random((draws, n)), axis=1)[:, :m].min(axis=1) + 1
+    sim = np.searchsorted(np.sort(best), np.arange(1, n + 1), side="right") / draws
+    cdf = best_rank_cdf(n, m)
+    np.testing.assert_allclose(cdf, sim, atol=5e-3)
+    for r in sorted({1, n // 3, max(1, n - m), n}):
+        exact = 1 - math.comb(n - m, r) / math.comb(n, r) if r <= n - m else 1.0
+        assert cdf[r - 1] == pytest.approx(exact, abs=1e-12)
+
+
+def test_random_summary_matches_simulation_with_mixed_relevant_counts():
+    """The demo's text->image chance: 3-6 images per proposal among 210, chance computed per text."""
+    rng = np.random.default_rng(11)
+    n, m = 210, np.repeat([3, 4, 5, 6], [13, 14, 11, 10])  # the demo's test split: 48 proposals, 210 images
+    s = random_summary(n, m, recall_at=(1, 5, 10), n_boot=500, seed=0)
+    trials = 20_000
+    ranks = np.stack([np.argsort(rng.random((trials, n)), axis=1)[:, :mi].min(axis=1) + 1 for mi in m], axis=1)
+    flat = ranks.ravel().astype(float)
+    assert s["top10pct"] == pytest.approx((flat <= 21).mean(), abs=3e-3)
+    assert s["top10pct"] == pytest.approx(0.368, abs=1e-3)  # not 0.346, the chance of 4 images for everyone
+    assert s["top10pct"] > random_baseline(n, 10, n_true=4)
+    for k in (1, 5, 10):
+        assert s["recall_at"][str(k)] == pytest.approx((flat <= k).mean(), abs=3e-3)
+    assert s["mean_rank"] == pytest.approx(np.mean((n + 1) / (m + 1)), rel=1e-9)  # E[best] = (n+1)/(m+1)
+    assert s["mrr"] == pytest.approx((1 / flat).mean(), abs=2e-3)
+    assert s["median_rank"] == pytest.approx(np.median(ranks, axis=1).mean(), rel=0.03)
+    lo, hi = s["top10pct_ci"]
+    per_draw = (ranks <= 21).mean(axis=1)  # what a random ranker scores on these 48 queries
+    assert lo == pytest.approx(np.quantile(per_draw, 0.025), abs=0.03) and hi == pytest.approx(np.quantile(per_draw, 0.975), abs=0.03)
+    assert s["topk_percent"]["accuracy"][9] == pytest.approx(s["top10pct"])
+    assert s["n_queries"] == len(m) and s["n_candidates"] == n
+    assert set(s) == set(retrieval_summary([1, 2], 10, n_boot=10))  # the same contract as a model's summary
+    json.dumps(s)
+
+
+def test_random_summary_single_relevant_is_m_over_n():
+    s = random_summary(48, np.ones(210, dtype=int), n_boot=0)
+    assert s["top10pct"] == pytest.approx(5 / 48) and s["recall_at"]["1"] == pytest.approx(1 / 48)
+    assert s["mean_rank"] == pytest.approx(24.5) and s["top10pct_ci"] is None
+    with pytest.raises(ValueError, match="1..48"):
+        random_summary(48, [0, 1])

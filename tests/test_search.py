@@ -103,6 +103,18 @@ def test_topk_rejects_bad_input(rng):
         topk(q, keys, 2, chunk_size=4)
 
 
+def test_topk_agrees_with_faiss_flat(rng):
+    """FAISS IndexFlatIP is the speed anchor of benchmarks/bench_search.py: same top-k sets on the same data."""
+    faiss = pytest.importorskip("faiss")
+    q, keys = unit(rng, 300, 64), unit(rng, 5000, 64)
+    index = faiss.IndexFlatIP(64)
+    index.add(keys)
+    f_scores, f_idx = index.search(q, 10)
+    scores, idx = topk(q, keys, 10, chunk_size=128, key_chunk_size=1000)
+    np.testing.assert_array_equal(np.sort(idx, axis=1), np.sort(f_idx, axis=1))
+    np.testing.assert_allclose(scores, f_scores, atol=1e-5)
+
+
 _MEMORY_CHILD = textwrap.dedent(
     """
     import numpy as np
@@ -266,9 +278,9 @@ def parse(out: str) -> pd.DataFrame:
 
 def test_cli_finds_the_planted_match(tiny_index, capsys):
     root, emb = tiny_index
-    assert main([QUERY, "--k", "3", "--index", str(root)]) == 0
+    assert main([QUERY, "--k", "3", "--index", str(root), "--raw"]) == 0
     out = parse(capsys.readouterr().out)
-    assert list(out.columns) == ["rank", "obs_id", "score", "path"]
+    assert list(out.columns) == ["rank", "obs_id", "score", "cosine", "path"]
     assert out["rank"].tolist() == ["1", "2", "3"]
     assert out.loc[0, "obs_id"] == "obs7" and out.loc[0, "path"] == "images/obs7.png"
     assert float(out.loc[0, "score"]) == pytest.approx(1.0, abs=2e-3)
@@ -279,9 +291,77 @@ def test_cli_finds_the_planted_match(tiny_index, capsys):
 def test_cli_as_module(tiny_index):
     root, _ = tiny_index
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    cmd = [sys.executable, "-m", "skytext.eval.search", QUERY, "--k", "2", "--index", str(root)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    assert parse(out).loc[0, "obs_id"] == "obs7"
+    cmd = [sys.executable, "-m", "skytext.search", QUERY, "--k", "2", "--index", str(root), "--raw"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert parse(proc.stdout).loc[0, "obs_id"] == "obs7"
+
+
+def test_cli_does_not_say_the_trained_model_is_random(tiny_index):
+    """open_clip logs "Model initialized randomly" while building the architecture our weights then go into."""
+    root, _ = tiny_index
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    proc = subprocess.run([sys.executable, "-m", "skytext.search", QUERY, "--index", str(root)], env=env,
+                          capture_output=True, text=True, check=True)
+    assert "initialized randomly" not in proc.stderr, proc.stderr
+    assert parse(proc.stdout).shape[0] == 10
+
+
+@pytest.fixture
+def results_tree(tiny_index, tmp_path):
+    """A results folder around the tiny index: dataset tables (titles, demo classes) and real image files."""
+    from PIL import Image
+
+    src, emb = tiny_index
+    index = tmp_path / "res" / "embed" / "m" / "test"
+    index.mkdir(parents=True)
+    for name in ("images.npy", "model.json"):
+        (index / name).write_bytes((src / name).read_bytes())
+    meta = pd.read_parquet(src / "images.parquet")
+    meta["path"] = [str(tmp_path / "res" / "images" / f"obs{i}.png") for i in range(len(meta))]
+    meta.to_parquet(index / "images.parquet")
+    (tmp_path / "res" / "images").mkdir()
+    for i, p in enumerate(meta["path"]):
+        Image.new("L", (40, 40), 10 * i).save(p)
+    (tmp_path / "res" / "dataset").mkdir()
+    pd.DataFrame({"proposal_id": [f"p{i}" for i in range(5)], "title": [f"Title {i}" for i in range(5)]}).to_parquet(
+        tmp_path / "res" / "dataset" / "proposals.parquet")
+    pd.DataFrame({"obs_id": meta["obs_id"], "gt_class": ["lens" if i == 7 else "spiral" for i in range(20)]}).to_parquet(
+        tmp_path / "res" / "dataset" / "observations.parquet")
+    return index
+
+
+def test_cli_shows_title_class_and_verdict(results_tree, capsys):
+    assert main([QUERY, "banana bread recipe", "--k", "4", "--index", str(results_tree), "--threshold", "1e6"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("# no good match: best score") == 2
+    table = parse(out.split("# banana bread recipe")[0])
+    assert list(table.columns) == ["rank", "obs_id", "score", "cosine", "title", "class", "path"]
+    assert set(table["title"]) <= {f"Title {i}" for i in range(5)}
+    assert table["class"].isin(["lens", "spiral"]).all()
+    assert main([QUERY, "--index", str(results_tree), "--raw"]) == 0
+    raw = parse(capsys.readouterr().out)
+    assert raw.loc[0, "obs_id"] == "obs7" and raw.loc[0, "class"] == "lens" and raw.loc[0, "title"] == "Title 1"
+    # the threshold of the search_eval rule is found beside the results
+    (results_tree.parents[2] / "eval" / "search").mkdir(parents=True)
+    (results_tree.parents[2] / "eval" / "search" / "m.json").write_text(json.dumps({"threshold": -1e6}))
+    assert main([QUERY, "--index", str(results_tree)]) == 0
+    assert "# match: best score" in capsys.readouterr().out
+
+
+def test_cli_html_inlines_thumbnails(results_tree, tmp_path, capsys):
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    page = tmp_path / "out.html"
+    assert main([QUERY, "--k", "3", "--index", str(results_tree), "--raw", "--html", str(page)]) == 0
+    text = page.read_text()
+    uris = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
+    assert len(uris) == 3 and "Title 1" in text and "lens" in text
+    with Image.open(io.BytesIO(base64.b64decode(uris[0]))) as im:
+        assert im.size == (40, 40) and im.convert("L").getpixel((0, 0)) == 70  # obs7 first
 
 
 def test_cli_reports_mismatched_index(tiny_index, tmp_path, capsys):

@@ -41,6 +41,13 @@ def model_inputs(wildcards):
     return {"spec": spec, "weights": f"{IMG_RES}/models/{wildcards.model}/model.pt"}
 
 
+def search_tables():
+    """Search evaluations (class queries, calibrated scores) per model: on the demo, whose classes are known."""
+    if IMG["source"] != "demo":
+        return []
+    return [f"{IMG_RES}/eval/search/{m}.csv" for m in MODELS]
+
+
 def images_targets():
     return (
         [

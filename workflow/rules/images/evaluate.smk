@@ -29,24 +29,58 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
+rule search_eval:
+    input:
+        spec=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/model.json",
+        val_images=f"{IMG_RES}/embed/{{model}}/val/images.npy",
+        val_image_ids=f"{IMG_RES}/embed/{{model}}/val/images.parquet",
+        test_images=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.npy",
+        test_image_ids=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.parquet",
+        observations=f"{IMG_RES}/dataset/observations.parquet",
+        templates="resources/vocab/query_templates.txt",
+        background="resources/vocab/descriptions.txt",
+        null_queries="resources/vocab/null_queries.txt",
+    output:
+        json=f"{IMG_RES}/eval/search/{{model}}.json",
+        table=f"{IMG_RES}/eval/search/{{model}}.csv",
+    log:
+        f"{IMG_LOGS}/search_eval/{{model}}.log",
+    benchmark:
+        f"{IMG_RES}/benchmarks/search_eval/{{model}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        model=lambda wc: wc.model,
+    script:
+        "../../scripts/search_eval.py"
+
+
 rule compare:
     input:
         results=[f"{IMG_RES}/eval/{m}/{c}.json" for m, c in eval_pairs()],
         observations=f"{IMG_RES}/dataset/observations.parquet",
         proposals=f"{IMG_RES}/dataset/proposals.parquet",
+        search=search_tables(),
     output:
         json=f"{IMG_RES}/eval/retrieval.json",
-        table=report(
-            f"{IMG_RES}/eval/comparison.csv",
+        table=f"{IMG_RES}/eval/comparison.csv",
+        html=report(
+            f"{IMG_RES}/eval/comparison.html",
             caption="../../report/comparison.rst",
             category="images",
             subcategory="Retrieval",
+            labels={"table": "models and baselines"},
         ),
         curves=report(
             f"{IMG_RES}/eval/retrieval_curves.png",
             caption="../../report/curves.rst",
             category="images",
             subcategory="Retrieval",
+            labels={"figure": "top-k % curves"},
         ),
     log:
         f"{IMG_LOGS}/compare/all.log",
@@ -63,7 +97,7 @@ rule compare:
         seed=config["seed"],
         split=EVAL_SPLIT,
     script:
-        "../../scripts/evaluate.py"
+        "../../scripts/compare.py"
 
 
 rule explore:

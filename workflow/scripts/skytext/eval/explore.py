@@ -4,6 +4,9 @@
   (``resources/vocab/descriptions.txt``); on the demo sky the accuracy against the true class is reported.
 * Image retrieval for text queries (``resources/vocab/queries.txt``): galleries of the top images.
 * Cosine similarity of true image-text pairs against shuffled pairs.
+* Search quality (:func:`search_evaluation`): precision@10 of one fixed query per demo class, with prompt
+  templates and the calibrated score of :mod:`skytext.eval.search`, and the "no good match" threshold chosen
+  on the val split against off-topic queries.
 """
 
 from __future__ import annotations
@@ -16,13 +19,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from skytext.eval.search import topk  # noqa: E402
+from skytext.eval.search import Calibration, choose_threshold, encode_queries, topk  # noqa: E402
 
 DEMO_CLASS_PHRASES = {
     "spiral": "spiral galaxies", "elliptical": "elliptical galaxies", "globular": "globular clusters",
     "lens": "strong gravitational lensing arcs", "nebula": "emission nebulae",
     "planet": "planets in the solar system", "open": "open star clusters", "field": "star fields",
 }
+
+
+# the fixed class queries of the search evaluation: how a person would type them (singular, no article)
+DEMO_CLASS_QUERIES = {
+    "spiral": "spiral galaxy", "elliptical": "elliptical galaxy", "globular": "globular cluster",
+    "lens": "gravitational lens", "nebula": "emission nebula", "planet": "giant planet", "open": "open cluster",
+    "field": "star field",
+}
+SEARCH_K = 10
 
 
 def describe(img: np.ndarray, meta: pd.DataFrame, phrases: list[str], phrase_emb: np.ndarray, k: int = 5) -> pd.DataFrame:
@@ -103,3 +115,60 @@ def similarity_histogram(true: np.ndarray, shuffled: np.ndarray, path: str, titl
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------- search quality
+def _best(cal: Calibration, q: np.ndarray, index: tuple) -> np.ndarray:
+    return cal.search(q, index[0], 1)[0][:, 0]
+
+
+def _precision(idx: np.ndarray, meta: pd.DataFrame, gt: dict | None, classes: list[str]) -> list[float | None]:
+    if gt is None:
+        return [None] * len(classes)
+    true = meta["obs_id"].map(gt).to_numpy()
+    return [float(np.mean(true[i] == c)) for i, c in zip(idx, classes)]
+
+
+def search_evaluation(model, tokenizer, val: tuple, test: tuple, gt: dict | None, templates: list[str],
+                      background: list[str], null_queries: list[str], device: str = "cpu") -> dict:
+    """Search quality of one model: the :data:`DEMO_CLASS_QUERIES` on the test index, precision@10 against
+    the true class (demo; ``None`` without ground truth), as typed with raw cosines (``*_raw``) and with
+    prompt templates and the calibrated score; the match threshold is chosen on the val index so that the
+    class queries' best scores stand above the off-topic ``null_queries``' (:func:`choose_threshold`).
+
+    ``val``/``test``: ``(embeddings [n, d], ids with obs_id)``; ``gt``: obs_id -> true class or ``None``.
+    """
+    classes, queries = list(DEMO_CLASS_QUERIES), list(DEMO_CLASS_QUERIES.values())
+    cal = Calibration.from_embeddings(encode_queries(model, tokenizer, background, templates, device))
+    q = encode_queries(model, tokenizer, queries, templates, device)
+    null = encode_queries(model, tokenizer, null_queries, templates, device)
+    threshold = choose_threshold(_best(cal, q, val), _best(cal, null, val))
+    z, idx, cos = cal.search(q, test[0], SEARCH_K)
+    raw_s, raw_i = topk(encode_queries(model, tokenizer, queries, device=device), test[0], SEARCH_K)
+    p, p_raw = _precision(idx, test[1], gt, classes), _precision(raw_i, test[1], gt, classes)
+    true = test[1]["obs_id"].map(gt).tolist() if gt is not None else [None] * len(test[1])
+    rows = [{"class": c, "query": qq, "precision_at_10": p[j], "precision_at_10_raw": p_raw[j],
+             "best_score": float(z[j, 0]), "best_cosine": float(cos[j, 0]), "match": bool(z[j, 0] >= threshold),
+             "best_raw_cosine": float(raw_s[j, 0]), "hits": test[1]["obs_id"].iloc[idx[j]].tolist(),
+             "hit_classes": [true[i] for i in idx[j]]} for j, (c, qq) in enumerate(DEMO_CLASS_QUERIES.items())]  # fmt: skip
+    null_test = _best(cal, null, test)
+    return {"k": SEARCH_K, "queries": rows, "threshold": threshold, "threshold_split": "val",
+            "mean_precision_at_10": None if gt is None else float(np.mean(p)),
+            "mean_precision_at_10_raw": None if gt is None else float(np.mean(p_raw)),
+            "class_match_rate": float(np.mean([r["match"] for r in rows])),
+            "null_match_rate": float(np.mean(null_test >= threshold)),
+            "null_best_scores": {q_: float(v) for q_, v in zip(null_queries, null_test)},
+            "templates": list(templates), "n_background": len(background), "n_null_queries": len(null_queries),
+            "score": "calibrated: (q.x - mean_b b.x) / std_b b.x over the background phrases b, per image x"}
+
+
+def search_table_row(result: dict) -> dict:
+    """One CSV row per model for the comparison table and the report: precision@10 per class and mean (with
+    templates and calibration; the raw mean beside it), the threshold and the match rates."""
+    row = {"model": result.get("model")}
+    for r in result["queries"]:
+        row[f"p10_{r['class']}"] = r["precision_at_10"]
+    row.update(p10_mean=result["mean_precision_at_10"], p10_mean_raw=result["mean_precision_at_10_raw"],
+               threshold=result["threshold"], class_match_rate=result["class_match_rate"],
+               null_match_rate=result["null_match_rate"])
+    return row

@@ -38,7 +38,7 @@ from skytext.llm.client import ChatClient, Stats
 from skytext.llm.cost import cost_report
 from skytext.llm.keywords import keyword_summary, load_vocabulary
 from skytext.llm.prompt import Prompt, load_prompt
-from skytext.llm.runner import RAW_MAX, Outcome, ask_model, is_transient
+from skytext.llm.runner import RAW_MAX, SUMMARY_SPEC, Outcome, ask_cached
 from skytext.llm.schema import SUMMARY_SCHEMA, SchemaViolation, response_format
 
 log = logging.getLogger(__name__)
@@ -127,39 +127,17 @@ def keyword_answers(rows: list[dict[str, str]], vocab_path: str | Path | None) -
     return Answers(outcomes, vocab.model, vocab.version)
 
 
-def cached_outcomes(cache: Cache, keys: dict[str, str]) -> dict[str, Outcome]:
-    """The cache's answers for ``keys`` (proposal id -> key); a transient reject found there is a miss."""
-    known = {}
-    for pid, key in keys.items():
-        rec = cache.get(key)
-        if rec is not None and (rec.get("status") == "ok" or not is_transient(str(rec.get("reason", "")))):
-            known[pid] = Outcome.from_record(pid, rec)
-    return known
-
-
 def llm_answers(rows: list[dict[str, str]], cfg: dict[str, Any], prompt_path: str | Path,
                 client: ChatClient | None, stats: Stats) -> Answers:
     """Answers from the cache, the rest from the model (each cached as soon as it is settled)."""
     prompt = load_prompt(prompt_path)
     model, params, cache = cfg["model"], request_params(cfg, prompt), Cache(cfg["cache_dir"])
-    keys = {r["proposal_id"]: cache_key(model, prompt, params, r["title"], r["category"], r["abstract"]) for r in rows}
-    known = cached_outcomes(cache, keys)
-    stats.add(cache_hits=len(known))
-    todo = {r["proposal_id"]: prompt.messages(r["title"], r["category"], r["abstract"])
-            for r in rows if r["proposal_id"] not in known}
-    log.info("%d proposals: %d from the cache, %d to ask %s", len(rows), len(known), len(todo), model)
+    requests = {r["proposal_id"]: (cache_key(model, prompt, params, r["title"], r["category"], r["abstract"]),
+                                   prompt.messages(r["title"], r["category"], r["abstract"])) for r in rows}
     batch = cfg["backend"] == "openai-batch"
-    ans = Answers([], model, prompt.version, price_factor=float(cfg["batch"]["price_factor"]) if batch else 1.0)
-
-    def keep(o: Outcome) -> None:
-        if o.cacheable(bool(cfg["cache_rejects"])):
-            cache.put(keys[o.proposal_id], o.record())
-
-    if todo:
-        fresh = ask_model(todo, params, cfg, client, stats, Path(cache.root.parent) / "batches", ans.batch_ids, keep)
-        known.update((o.proposal_id, o) for o in fresh)
-    ans.outcomes = [known[r["proposal_id"]] for r in rows]
-    return ans
+    outs, batch_ids = ask_cached(requests, params, cfg, SUMMARY_SPEC, cache, stats, client)
+    return Answers(list(outs.values()), model, prompt.version, batch_ids,
+                   float(cfg["batch"]["price_factor"]) if batch else 1.0)
 
 
 # ---------------------------------------------------------------------------------------------- the shard
@@ -180,8 +158,8 @@ def summarise_proposals(proposals: pd.DataFrame, cfg: dict[str, Any], prompt_pat
         ans = keyword_answers(rows, vocab_path)
     else:
         ans = Answers([Outcome(r["proposal_id"], reason="llm_disabled", detail="llm.backend is 'none'") for r in rows])
-    summaries = summaries_frame([o for o in ans.outcomes if o.summary], backend, ans.model, ans.prompt_version)
-    rej = rejects_table(rejects + [_reject(o) for o in ans.outcomes if not o.summary])
+    summaries = summaries_frame([o for o in ans.outcomes if o.ok], backend, ans.model, ans.prompt_version)
+    rej = rejects_table(rejects + [_reject(o) for o in ans.outcomes if not o.ok])
     run = run_summary(backend, ans, len(proposals), len(summaries), rej, stats)
     run["wall_s"] = round(time.monotonic() - t0, 3)
     add_costs(run, cfg["prices"])
@@ -192,7 +170,7 @@ def run_summary(backend: str, ans: Answers, n_proposals: int, n_summaries: int, 
                 stats: Stats) -> dict[str, Any]:
     """The shard's ``run.json`` counters (costs added by :func:`add_costs`)."""
     s = stats.as_dict()
-    answered = [o for o in ans.outcomes if o.summary or o.content_failure]
+    answered = [o for o in ans.outcomes if o.ok or o.content_failure]
     return {
         "backend": backend, "model": ans.model, "prompt_version": ans.prompt_version,
         "proposals": int(n_proposals), "summarised": int(n_summaries), "rejected": int(len(rej)),
@@ -227,11 +205,11 @@ def add_costs(run: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any]:
 
 def summaries_frame(outcomes: list[Outcome], backend: str, model: str, prompt_version: str) -> pd.DataFrame:
     """The summaries table (sorted by proposal id)."""
-    rows = sorted(outcomes, key=lambda o: o.proposal_id)
+    rows = sorted(outcomes, key=lambda o: o.rid)
     return pd.DataFrame({
-        "proposal_id": pd.Series([o.proposal_id for o in rows], dtype="string"),
-        "objects_and_phenomena": [list(o.summary["objects_and_phenomena"]) for o in rows],
-        "science_use_cases": [list(o.summary["science_use_cases"]) for o in rows],
+        "proposal_id": pd.Series([o.rid for o in rows], dtype="string"),
+        "objects_and_phenomena": [list(o.result["objects_and_phenomena"]) for o in rows],
+        "science_use_cases": [list(o.result["science_use_cases"]) for o in rows],
         "backend": pd.Series([backend] * len(rows), dtype="string"),
         "model": pd.Series([model] * len(rows), dtype="string"),
         "prompt_version": pd.Series([prompt_version] * len(rows), dtype="string"),
@@ -239,7 +217,7 @@ def summaries_frame(outcomes: list[Outcome], backend: str, model: str, prompt_ve
 
 
 def _reject(o: Outcome) -> dict[str, str]:
-    return {"record_type": "proposal", "record_id": o.proposal_id, "stage": STAGE, "reason": o.reason or "error",
+    return {"record_type": "proposal", "record_id": o.rid, "stage": STAGE, "reason": o.reason or "error",
             "detail": o.detail.splitlines()[0][:300] if o.detail else "", "raw": o.raw[:RAW_MAX]}
 
 

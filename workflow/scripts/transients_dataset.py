@@ -1,0 +1,8 @@
+"""Entry point of rule transients_dataset; the logic is skytext.transients.jobs.dataset."""
+
+from skytext.core.smk import log_to
+from skytext.transients import jobs
+
+if "snakemake" in globals():
+    with log_to(snakemake.log[0]):  # noqa: F821
+        jobs.dataset(snakemake.input, snakemake.output, snakemake.params)  # noqa: F821
