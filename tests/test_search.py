@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skytext.eval.search import main, ranks_of_any_target, ranks_of_targets, topk
+from skytext.eval.search import ranks_of_any_target, ranks_of_targets, topk
+from skytext.eval.search_cli import main
 from skytext.core.vocab import read_lines
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from skytext.eval import explore
-from skytext.eval.search import (Calibration, choose_threshold, encode_queries, plural, query_texts, read_templates,
-                                 topk)
+from skytext.eval.query import (Calibration, choose_threshold, encode_queries, plural, query_texts,
+                                read_templates)
+from skytext.eval.search import topk
 from skytext.core.vocab import read_lines
 
 from conftest import ROOT

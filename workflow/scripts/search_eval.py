@@ -9,7 +9,7 @@ import pandas as pd
 from skytext.core.smk import log_to, threads_for_torch
 from skytext.core.vocab import read_lines
 from skytext.eval.explore import search_evaluation, search_table_row
-from skytext.eval.search import load_model, read_templates
+from skytext.eval.query import load_model, read_templates
 
 
 def ground_truth(observations: pd.DataFrame) -> dict | None:

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from skytext.eval.search import Calibration, choose_threshold, encode_queries, topk  # noqa: E402
+from skytext.eval.query import Calibration, choose_threshold, encode_queries  # noqa: E402
+from skytext.eval.search import topk  # noqa: E402
 
 DEMO_CLASS_PHRASES = {
     "spiral": "spiral galaxies", "elliptical": "elliptical galaxies", "globular": "globular clusters",
