@@ -1,0 +1,84 @@
+"""The spectral autoencoder, the projection heads and the mixture of experts on tiny inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+from skytext.spectra import ae
+from skytext.spectra.align import fit_pair, project, shuffle_pairs
+from skytext.spectra.moe import Regressor
+
+AE_CFG = {"latent": 4, "patch": 4, "d_model": 16, "layers": 1, "heads": 2, "epochs": 3, "batch_size": 16,
+          "lr": 0.003, "weight_decay": 0.0, "device": "cpu"}
+
+
+def _spectra(n=64, ch=16, seed=0):
+    rng = np.random.default_rng(seed)
+    slope = rng.uniform(-2, 0, n)
+    rate = 20 * np.exp(slope[:, None] * np.linspace(0, 2, ch)[None])
+    return rng.poisson(rate).astype(np.float32), slope
+
+
+def test_poisson_loss_is_minimised_at_the_rate():
+    counts = torch.tensor([[3.0, 0.0, 7.0]])
+    best = ae.poisson_loss(torch.log(counts.clamp(min=1e-6)), counts)
+    for shift in (-0.3, 0.3):
+        assert ae.poisson_loss(torch.log(counts.clamp(min=1e-6)) + shift, counts) > best
+
+
+def test_ae_learns_and_resumes(tmp_path, monkeypatch):
+    x, _ = _spectra()
+    model, hist = ae.fit(x[:48], x[48:], AE_CFG, seed=1)
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    z = ae.encode(model, x)
+    assert z.shape == (64, 4) and np.isfinite(z).all()
+    # killed during the second epoch, then resumed from the checkpoint == three epochs straight through
+    ck = tmp_path / "last.pt"
+    real, calls = ae.train_epoch, []
+
+    def dying(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return real(*args)
+
+    monkeypatch.setattr(ae, "train_epoch", dying)
+    with pytest.raises(RuntimeError):
+        ae.fit(x[:48], x[48:], AE_CFG, seed=1, checkpoint=ck)
+    monkeypatch.setattr(ae, "train_epoch", real)
+    m2, h2 = ae.fit(x[:48], x[48:], AE_CFG, seed=1, checkpoint=ck)
+    assert len(h2) == 3 and np.allclose(ae.encode(m2, x), z, atol=1e-5)
+
+
+def test_heads_align_matching_pairs():
+    rng = np.random.default_rng(0)
+    spec = rng.normal(size=(120, 6)).astype(np.float32)
+    text = np.tanh(spec @ rng.normal(size=(6, 20))).astype(np.float32) + 0.05 * rng.normal(size=(120, 20)).astype(np.float32)
+    cfg = {"dim": 8, "hidden": 32, "epochs": 40, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0, "dropout": 0.0}
+    keys = [str(i) for i in range(120)]
+    m, _ = fit_pair(spec[:100], text[:100], keys[:100], spec[100:], text[100:], keys[100:], cfg, 0)
+    s, t = project([m], spec[100:], text[100:])
+    assert np.allclose(np.linalg.norm(s, axis=1), 1, atol=1e-5)
+    sim = s @ t.T
+    hits = (sim.argmax(1) == np.arange(20)).mean()
+    assert hits > 0.3  # chance is 0.05
+    assert not np.array_equal(shuffle_pairs(text, 0), text)
+
+
+def test_moe_uses_the_informative_expert_and_masks_missing_ones():
+    rng = np.random.default_rng(0)
+    n = 300
+    a, b = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    y = np.stack([b[:, 0] * 2, a[:, 1]], 1)
+    y[::7, 1] = np.nan  # a variable not meaningful for some rows
+    avail = np.ones((n, 2), bool)
+    avail[::5, 1] = False
+    cfg = {"hidden": 16, "epochs": 300, "lr": 0.01, "weight_decay": 0.0, "patience": 50}
+    reg = Regressor("moe", cfg, 0).fit([a[:200], b[:200]], avail[:200], y[:200], [a[200:250], b[200:250]],
+                                       avail[200:250], y[200:250])
+    w = reg.gate_weights([a, b], avail)
+    assert np.allclose(w[::5, 1], 0)  # unavailable expert gets no weight
+    p = reg.predict([a[250:], b[250:]], avail[250:])
+    ok = avail[250:, 1]
+    r2 = 1 - ((p[ok, 0] - y[250:][ok, 0]) ** 2).mean() / y[250:][ok, 0].var()
+    assert r2 > 0.7
