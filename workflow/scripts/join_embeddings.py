@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from skytext.align.embed import join_parts
+from skytext.core.sharding import join_parts  # numpy only: this job needs no torch
 from skytext.core.smk import log_to
 
 

@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import torch
 
 from skytext.align.data import ImageSet, SentenceFitter, normalize
 from skytext.align.models import autocast, pick_device
-
-
-def part_rows(rows, part: int, parts: int):
-    """Rows of embedding job ``part`` of ``parts``: contiguous slices, in order, covering every row once."""
-    if not 0 <= part < parts:
-        raise ValueError(f"embedding part {part} is not one of 0..{parts - 1}")
-    n = len(rows)
-    lo, hi = n * part // parts, n * (part + 1) // parts
-    return rows.iloc[lo:hi]
-
-
-def join_parts(arrays: list[np.ndarray], ids: list[pd.DataFrame]) -> tuple[np.ndarray, pd.DataFrame]:
-    """The parts' embeddings and id tables concatenated in part order (rows stay aligned)."""
-    for i, (a, t) in enumerate(zip(arrays, ids)):
-        if len(a) != len(t):
-            raise ValueError(f"embedding part {i} has {len(a)} rows but its id table has {len(t)}")
-    dims = {a.shape[1] for a in arrays if a.ndim == 2 and len(a)}
-    if len(dims) > 1:
-        raise ValueError(f"embedding parts disagree on the dimension: {sorted(dims)}")
-    width = dims.pop() if dims else (arrays[0].shape[1] if arrays and arrays[0].ndim == 2 else 0)
-    emb = np.concatenate([a.reshape(len(a), width) for a in arrays]) if arrays else np.zeros((0, 0), np.float16)
-    return emb, pd.concat(ids, ignore_index=True) if ids else pd.DataFrame()
-
+from skytext.core.sharding import join_parts, part_rows  # noqa: F401  (re-exported)
 
 
 def embed_images(model, preprocess: dict, paths: list[str], batch_size: int = 256, workers: int = 0,
