@@ -80,3 +80,10 @@ def test_micro_demo_end_to_end(workflow_copy):
     run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "--report", "report.html")
     html = (workflow_copy / "report.html").read_text(errors="ignore")
     assert "retrieval_curves.png" in html
+    assert "comparison.html" in html  # the comparison table is shown inline, not only as a download
+    start = html.index("Studies run:")
+    assert "{'" not in html[start : start + 3000] and "['" not in html[start : start + 3000]  # text, not reprs
+    spec = html[html.index("var rulegraph_spec = ") :].split("\n", 1)[0]
+    spec = json.loads(spec.removeprefix("var rulegraph_spec = ").rstrip(";"))
+    nodes = [v["rule"] for d in spec["data"] if d.get("name") == "node-data" for v in d["values"]]
+    assert nodes and len(nodes) == len(set(nodes)), sorted(nodes)  # each rule once in the rule graph

@@ -2,6 +2,11 @@
 
 
 rule base_model:
+    input:
+        # unused by the job: the untrained base sits at the same stage as the trained models, so every
+        # downstream rule (embed, evaluate, explore) has one place in the DAG and the report's rule graph
+        observations=f"{IMG_RES}/dataset/observations.parquet",
+        captions=f"{IMG_RES}/captions/{CAPTIONS[0]}.parquet",
     output:
         spec=f"{IMG_RES}/models/base/model.json",
     log:
