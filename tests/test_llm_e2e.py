@@ -48,23 +48,34 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
     try:
         (tmp_path / "micro.yaml").write_text(MICRO.format(url=server.url))
         env = {**os.environ, "SKYTEXT_E2E_KEY": KEY}
-        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "micro.yaml", "--show-failed-logs",
-               TARGET]
-        run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "micro.yaml", "--show-failed-logs"]
+        run = subprocess.run(cmd + ["results/images/demo/dataset/proposals.parquet"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
         props = pd.read_parquet(tmp_path / "results/images/demo/dataset/proposals.parquet")
+        down = props["title"].iloc[0]
+        server.faults[down] = ["always:500"]  # this proposal's requests fail past every retry: a transient reject
+        run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
         sums = pd.read_parquet(tmp_path / TARGET)
         rejects = pd.read_parquet(tmp_path / "results/images/demo/llm/rejects.parquet")
         assert sorted(list(sums["proposal_id"]) + list(rejects["record_id"])) == sorted(props["proposal_id"])
-        assert len(sums) == len(props) and sums["objects_and_phenomena"].map(len).min() >= 1
+        assert list(rejects["reason"]) == ["http_500"] and len(sums) == len(props) - 1
+        assert sums["objects_and_phenomena"].map(len).min() >= 1
         calls = server.counts["chat"]
-        assert calls == len(props) + 3
-        run = subprocess.run(cmd + ["--forcerun", "summarise"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=600)
+        server.faults.pop(down)  # the server recovers
+        # a plain rerun (no --forcerun) asks again for the transient reject only; the rest come from the cache
+        run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
-        assert server.counts["chat"] == calls  # the rerun is answered from the cache
+        assert server.counts["chat"] == calls + 1
+        assert len(pd.read_parquet(tmp_path / TARGET)) == len(props)
+        assert len(pd.read_parquet(tmp_path / "results/images/demo/llm/rejects.parquet")) == 0
+        for _ in range(2):  # settles: at most one more run (no calls), then nothing to do
+            run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+            assert run.returncode == 0, run.stderr[-3000:]
+        assert server.counts["chat"] == calls + 1 and "Nothing to be done" in run.stdout + run.stderr
         summary = (tmp_path / "results/images/demo/llm/run.json").read_text()
-        assert '"calls": 0' in summary and f'"cache_hits": {len(props)}' in summary
+        assert f'"summarised": {len(props)}' in summary
         leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
         assert leaks == []
     finally:

@@ -1,5 +1,7 @@
 # The image study (PAPERCLIP): paths, model names and targets. Results under results/images/<source>/.
 
+from skytext.llm.runner import transient_reject_ids  # noqa: E402
+
 IMG = config["images"]
 IMG_RES, IMG_LOGS = study_dirs("images")
 CAPTIONS = list(IMG["captions"])

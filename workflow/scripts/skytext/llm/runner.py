@@ -344,3 +344,21 @@ def ask_cached(requests: dict[str, tuple[str, list[Message]]], params: dict[str,
         if rid not in known or not (known[rid].ok or known[rid].reason):
             known[rid] = Outcome(rid, reason="not_asked", detail="stopped before it was asked")
     return {rid: known[rid] for rid in requests}, batch_ids
+
+
+def transient_reject_ids(rejects_path: str) -> list[str]:
+    """The ids rejected for a transient reason in a shard's existing rejects file (``[]`` when there is none).
+
+    The ``summarise`` rule passes this as a parameter: Snakemake reruns a job whose parameters changed, so a
+    plain rerun of the workflow asks again for exactly these (answers already given come from the cache). Once
+    they are answered the list is empty again, which Snakemake sees as one more change: that extra run makes
+    no calls.
+    """
+    import os
+
+    import pandas as pd
+
+    if not os.path.exists(rejects_path):
+        return []
+    rej = pd.read_parquet(rejects_path, columns=["record_id", "reason"])
+    return sorted(str(r) for r, why in zip(rej["record_id"], rej["reason"]) if is_transient(str(why)))
