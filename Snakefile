@@ -1,6 +1,7 @@
 # skytext: link astronomical observations with natural language, one study per config section.
 # Shared helpers and the config check live in workflow/rules/common.smk; each study's rules in
-# workflow/rules/<study>/ (one file per stage), with a target rule named after the study.
+# workflow/rules/<study>/ (one file per stage), with a target rule named after the study (`snakemake --cores
+# all <study>` runs that study alone) in the study's evaluate.smk.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -49,9 +50,3 @@ rule all:
     default_target: True
     input:
         [path for study in STUDIES for path in STUDY_TARGETS[study]()],
-
-
-# One target per study: `snakemake --cores all <study>` runs that study alone.
-rule images:
-    input:
-        STUDY_TARGETS["images"](),

@@ -16,7 +16,7 @@ SCHEMAS = ROOT / "workflow" / "schemas"
 
 def test_empty_config_gets_every_default():
     cfg = check({}, SCHEMAS)
-    assert cfg["studies"] == ["images"]
+    assert cfg["studies"] == ["images", "spectra", "transients", "analysis"]
     assert cfg["images"]["source"] == "demo"
     assert cfg["images"]["train"]["modes"] == ["full", "head", "shuffled"]
     assert cfg["images"]["hst"]["max_images_per_proposal"] == 20  # included section schemas too

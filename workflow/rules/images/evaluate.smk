@@ -141,3 +141,8 @@ rule explore:
         model=lambda wc: wc.model,
     script:
         "../../scripts/explore.py"
+
+
+rule images:
+    input:
+        images_targets(),

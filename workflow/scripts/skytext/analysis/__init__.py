@@ -1,0 +1,10 @@
+"""The analysis study: what any embeddings know (AstroCLIP's downstream tasks, the AION/astroPT embedding analysis).
+
+Modules: ``sets`` (the effective list of embedding sets and catalogues, item defaults from the schema),
+``loaders`` (skytext, aion, astroclip, astropt and table formats, checked), ``expr`` (a safe arithmetic
+evaluator for catalogue transforms), ``catalogue`` (load, transform and join properties on id, counting
+what is missing), ``probes`` (kNN / ridge / MLP regression and classification with bootstrap CIs),
+``umaps`` (one seeded UMAP per set), ``correlations``, ``similarity`` (linear CKA, mutual kNN, per-object
+cosine), ``search`` (top-k neighbours of query objects) and ``plots``. May import :mod:`skytext.core` and
+:mod:`skytext.eval`.
+"""
