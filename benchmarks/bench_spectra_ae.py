@@ -43,7 +43,7 @@ def main() -> None:
     rates = {}
     for name, fn in (("bare", bare_epoch), ("skytext", ae.train_epoch), ("bare_again", bare_epoch)):
         torch.manual_seed(0)
-        rates[name] = timed(fn, ae.build(x.shape[1], cfg), x, cfg, a.epochs)
+        rates[name] = timed(fn, ae.build_autoencoder(x.shape[1], cfg), x, cfg, a.epochs)
         print(f"{name:10s} {rates[name]:9.0f} spectra/s")
     bare = max(rates["bare"], rates["bare_again"])
     print(f"ratio skytext/bare: {rates['skytext'] / bare:.3f}")

@@ -4,7 +4,7 @@ import pandas as pd
 
 from skytext.core.config import defaults
 from skytext.sources import xray_demo as X
-from skytext.spectra.dataset import build
+from skytext.spectra.dataset import build_spectra_dataset
 from skytext.spectra.pha import load_response
 from conftest import ROOT
 
@@ -16,7 +16,7 @@ def test_every_record_is_kept_or_rejected(tmp_path):
     obs = [X.acquire_shard(sky, resp, cfg, 1, s, 2, tmp_path / str(s)) for s in range(2)]
     papers, links = X.papers(sky.catalog, cfg, 1)
     papers, links = X.add_empty_paper(papers, links, sky.catalog, 1)
-    tables, counts, summary = build(obs, [], sky.catalog, papers, links, list(X.VARIABLES),
+    tables, counts, summary = build_spectra_dataset(obs, [], sky.catalog, papers, links, list(X.VARIABLES),
                                     defaults("spectra.dataset"), cfg["n_channels"], 1)
     src, rej = tables["sources"], tables["rejects"]
     assert len(src) + (rej["record_type"] == "spectrum").sum() == 60

@@ -7,11 +7,11 @@ import pandas as pd
 
 from skytext.core.smk import log_to
 from skytext.sources.xray_demo import VARIABLES
-from skytext.spectra.dataset import build
+from skytext.spectra.dataset import build_spectra_dataset
 
 
 def main(input, output, params) -> None:
-    tables, counts, summary = build([pd.read_parquet(p) for p in input["observations"]],
+    tables, counts, summary = build_spectra_dataset([pd.read_parquet(p) for p in input["observations"]],
                                     [pd.read_parquet(p) for p in input["rejects"]] + [pd.read_parquet(input["catalog_rejects"])],
                                     pd.read_parquet(input["catalog"]), pd.read_parquet(input["papers"]),
                                     pd.read_parquet(input["links"]), list(VARIABLES), params["dataset"],

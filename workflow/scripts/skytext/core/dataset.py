@@ -36,7 +36,7 @@ def _image_problem(path: str) -> str | None:
 
 
 def build_dataset(obs_shards: list[pd.DataFrame], obs_rejects: list[pd.DataFrame], proposals: pd.DataFrame,
-          proposal_rejects: pd.DataFrame, cfg: dict, seed: int, verify_images: bool = True):
+                  proposal_rejects: pd.DataFrame, cfg: dict, seed: int, verify_images: bool = True):
     """(observations with split, proposals with split, all rejects) from the acquisition outputs."""
     from tqdm import tqdm
 

@@ -48,7 +48,7 @@ def poisson_loss(log_rate: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return F.poisson_nll_loss(log_rate, counts, log_input=True, full=False)
 
 
-def build(n_channels: int, cfg: dict) -> SpectralAE:
+def build_autoencoder(n_channels: int, cfg: dict) -> SpectralAE:
     return SpectralAE(n_channels, cfg["latent"], cfg["patch"], cfg["d_model"], cfg["layers"], cfg["heads"])
 
 
@@ -84,7 +84,7 @@ def fit(train: np.ndarray, val: np.ndarray, cfg: dict, seed: int, checkpoint: st
     """(model with the best validation weights, history rows). Resumes from ``checkpoint`` when it holds
     the same configuration; writes it atomically after every epoch."""
     torch.manual_seed(seed)
-    model = build(train.shape[1], cfg)
+    model = build_autoencoder(train.shape[1], cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
     xt, xv = torch.as_tensor(train, dtype=torch.float32), torch.as_tensor(val, dtype=torch.float32)

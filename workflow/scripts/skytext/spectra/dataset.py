@@ -55,7 +55,7 @@ def clean_papers(papers: pd.DataFrame, links: pd.DataFrame, source_ids: set[str]
     return papers.reset_index(drop=True), links.drop_duplicates().reset_index(drop=True), rejects, len(orphan)
 
 
-def build(obs_shards, reject_shards, catalog: pd.DataFrame, papers: pd.DataFrame, links: pd.DataFrame,
+def build_spectra_dataset(obs_shards, reject_shards, catalog: pd.DataFrame, papers: pd.DataFrame, links: pd.DataFrame,
           variables: list[str], cfg: dict, n_channels: int, seed: int):
     """dict of the dataset tables (sources, observations, papers, links, rejects), counts and a summary."""
     obs = pd.concat([conform(o, OBSERVATIONS, "observations") for o in obs_shards], ignore_index=True)

@@ -31,7 +31,7 @@ def preprocess(cubes: np.ndarray, crop: int) -> np.ndarray:
     return np.arcsinh((x - med) / sig / 3.0).astype(np.float32)
 
 
-def build(cfg: dict[str, Any]):
+def build_cnn(cfg: dict[str, Any]):
     import torch.nn as nn
 
     c, d = int(cfg["channels"]), int(cfg["embed_dim"])
@@ -111,7 +111,7 @@ def train(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     device = _device(cfg)
-    model = build(cfg).to(device)
+    model = build_cnn(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     epochs, bs = int(cfg["epochs"]), int(cfg["batch_size"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg["lr"]), total_steps=epochs * max(1, -(-len(x_tr) // bs)))
