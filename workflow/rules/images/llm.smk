@@ -36,7 +36,9 @@ rule summarise:
         shards=len(LLM_SHARDS),
         # ids rejected for a passing reason (5xx, 429, timeout, missing batch line) in this shard's last run:
         # when the list changes Snakemake reruns the shard, so a plain rerun asks again for them
-        retry=lambda wc: transient_reject_ids(f"{IMG_RES}/llm/shards/{wc.llm_shard}/rejects.parquet"),
+        retry=lambda wc: transient_reject_ids(
+            f"{IMG_RES}/llm/shards/{wc.llm_shard}/rejects.parquet"
+        ),
     script:
         "../../scripts/summarise.py"
 
