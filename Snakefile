@@ -33,6 +33,7 @@ include: "workflow/rules/transients/evaluate.smk"
 # spectra: X-ray spectra <-> paper texts (autoencoder, contrastive heads, retrieval, MoE regression, outliers)
 include: "workflow/rules/spectra/common.smk"
 include: "workflow/rules/spectra/acquire_demo.smk"
+include: "workflow/rules/spectra/acquire_csc.smk"
 include: "workflow/rules/spectra/dataset.smk"
 include: "workflow/rules/spectra/text.smk"
 include: "workflow/rules/spectra/models.smk"

@@ -81,8 +81,8 @@ def test_micro_demo_end_to_end(workflow_copy):
     html = (workflow_copy / "report.html").read_text(errors="ignore")
     assert "retrieval_curves.png" in html
     assert "comparison.html" in html  # the comparison table is shown inline, not only as a download
-    start = html.index("Studies run:")
-    assert "{'" not in html[start : start + 3000] and "['" not in html[start : start + 3000]  # text, not reprs
+    assert "Studies run: images." in html and "captions: abstract;" in html  # the description is text...
+    assert "['images']" not in html and "['abstract']" not in html and "{'steps'" not in html  # ...not reprs
     spec = html[html.index("var rulegraph_spec = ") :].split("\n", 1)[0]
     spec = json.loads(spec.removeprefix("var rulegraph_spec = ").rstrip(";"))
     nodes = [v["rule"] for d in spec["data"] if d.get("name") == "node-data" for v in d["values"]]

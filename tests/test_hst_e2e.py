@@ -46,6 +46,7 @@ def fixture_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def config(server, proposal_ids: list[str]) -> str:
     return (
+        "studies: [images]\n"
         "shards: 2\n"
         "images:\n"
         "  source: hst\n"

@@ -83,6 +83,7 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
 
 
 WHOLE = """\
+studies: [images]
 images:
   source: demo
   captions: [abstract, summary]
