@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -50,6 +49,7 @@ from skytext.core.contracts import OBSERVATIONS, conform, empty, rejects_frame
 from skytext.core.retry import RETRYABLE_STATUS, retry_after_s
 from skytext.core.safepath import safe_join, safe_name
 from skytext.core.sharding import in_shard
+from skytext.sources.csc_papers import _json_cache, ads_papers, gather_papers, simbad_bibcodes  # noqa: F401
 from skytext.sources.download import DownloadPolicy, FetchError, classify, fetch_bytes, with_retries, write_atomic
 
 log = logging.getLogger(__name__)
@@ -261,57 +261,48 @@ def rebin(pha: Path, rmf: Path, n_channels: int, e_min: float, e_max: float) -> 
     return out.astype(np.int32), exposure
 
 
-# ------------------------------------------------------------------------------------------ papers
-def simbad_bibcodes(ra: float, dec: float, csc: dict, policy: DownloadPolicy) -> list[str]:
-    """Bibcodes of SIMBAD objects within ``match_radius_arcsec`` of (ra, dec), newest first."""
-    r = csc["match_radius_arcsec"] / 3600.0
-    adql = ("SELECT b.main_id, r.bibcode FROM basic AS b JOIN has_ref AS h ON b.oid = h.oidref "
-            "JOIN ref AS r ON r.oidbib = h.oidbibref "
-            f"WHERE CONTAINS(POINT('ICRS', b.ra, b.dec), CIRCLE('ICRS', {ra:.7f}, {dec:.7f}, {r:.7f})) = 1")
-    df = tap_query(csc["simbad_tap_url"], adql, policy, "simbad tap")
-    codes = [str(c).strip() for c in df.get("bibcode", pd.Series(dtype=str)) if str(c).strip()]
-    return sorted(dict.fromkeys(codes), key=lambda c: c[:4], reverse=True)[: csc["max_papers"]]
+def _fetch_files(r: dict, csc: dict, raw_dir: Path, policy: DownloadPolicy) -> tuple[dict, int]:
+    """The source's PHA, ARF and RMF under ``raw_dir/<source>/`` (stored ones kept when valid): (paths, fetched)."""
+    sid = r["source_id"]
+    folder = safe_join(raw_dir, sid)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, fetched = {}, 0
+    for ft in FILETYPES:
+        dest = safe_join(folder, f"{sid}_{ft}.fits")
+        if not _valid_file(dest):
+            url = file_url(csc["files_url"], r["name"], ft)
+            with requests.Session() as s:
+                body = with_retries(lambda: check_fits(fetch_bytes(s, url, policy.timeout_s), dest.name),
+                                    policy, dest.name)
+            write_atomic(dest, lambda p: p.write_bytes(body))
+            fetched += 1
+        paths[ft] = dest
+    return paths, fetched
 
 
-def ads_token(csc: dict) -> str:
-    name = csc["ads_token_env"]
-    token = os.environ.get(name, "")
-    if not token:
-        raise SystemExit(f"config error: the ADS token variable {name} (spectra.csc.ads_token_env) is not set")
-    return token
+def _observation(r: dict, paths: dict, spec_dir: Path, n_channels: int, e_range) -> dict:
+    """Rebin the source's spectrum onto the demo grid, write it as PHA, and return its observations row."""
+    from skytext.spectra.pha import write_pha
+
+    sid = r["source_id"]
+    out = safe_join(spec_dir, f"{sid}.pha")
+    counts, exposure = rebin(paths["pha"], paths["rmf"], n_channels, *e_range)
+    write_atomic(out, lambda p: write_pha(p, counts, exposure, {"OBJECT": r["name"][:60], "TELESCOP": "CHANDRA",
+                                                                 "INSTRUME": "ACIS"}))
+    return {"obs_id": sid, "proposal_id": sid, "modality": "spectrum", "path": str(Path(spec_dir) / out.name),
+            "cycle": pd.NA, "instrument": "ACIS", "filter": "", "target": r["name"],
+            "arf_path": str(paths["arf"]), "rmf_path": str(paths["rmf"]), "raw_pha_path": str(paths["pha"])}
 
 
-def ads_abstracts(bibcodes: list[str], csc: dict, token: str, policy: DownloadPolicy) -> dict[str, dict]:
-    """bibcode -> {title, abstract} from the ADS search API (retried); bibcodes ADS lacks are absent."""
-    url = f"{csc['ads_url'].rstrip('/')}/search/query"
-    params = {"q": "bibcode:(" + " OR ".join(f'"{b}"' for b in bibcodes) + ")", "fl": "bibcode,title,abstract",
-              "rows": str(len(bibcodes))}
-
-    def attempt():
-        with requests.Session() as s:
-            s.headers["Authorization"] = f"Bearer {token}"
-            r = s.get(url, params=params, timeout=policy.timeout_s)
-            r.raise_for_status()
-            try:
-                return r.json()["response"]["docs"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise FetchError("bad_json", f"ADS answer is not the search JSON: {type(exc).__name__}", True) from exc
-
-    docs = with_retries(attempt, policy, f"ads {len(bibcodes)} bibcodes")
-    out = {}
-    for d in docs:
-        title = d.get("title") or [""]
-        out[str(d.get("bibcode", ""))] = {"title": title[0] if isinstance(title, list) else str(title),
-                                          "abstract": d.get("abstract") or ""}
-    return out
-
-
-# ------------------------------------------------------------------------------------------ shard
-def _json_cache(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def _bibcodes(r: dict, csc: dict, raw_dir: Path, policy: DownloadPolicy, stats: dict) -> list[str]:
+    """SIMBAD bibcodes of the source, cached in ``raw_dir/<source>/simbad.json`` (raises FetchError)."""
+    cache = safe_join(raw_dir, r["source_id"], "simbad.json")
+    codes = _json_cache(cache)
+    if codes is None:
+        codes = simbad_bibcodes(float(r["ra"]), float(r["dec"]), csc, policy)
+        stats["simbad"] += 1
+        write_atomic(cache, lambda p: p.write_text(json.dumps(codes)))
+    return codes
 
 
 def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, raw_dir, spec_dir,
@@ -321,121 +312,49 @@ def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, r
 
     Returns (observations, rejects, papers, links, stats); stats counts requests actually sent
     ('fetched' files, 'simbad' and 'ads' queries) so a rerun can be checked to send none."""
+    from skytext.spectra.pha import PHAError
+
     policy = DownloadPolicy.from_config(csc["download"])
     raw_dir, spec_dir = Path(raw_dir), Path(spec_dir)
-    spec_dir.mkdir(parents=True, exist_ok=True)
     for folder in (spec_dir, raw_dir):
         folder.mkdir(parents=True, exist_ok=True)
         for p in folder.rglob(".*.part-*"):
             p.unlink(missing_ok=True)
     rows = catalog[in_shard(catalog["source_id"], shard, n_shards)].to_dict("records")
     stats = {"fetched": 0, "cached": 0, "simbad": 0, "ads": 0}
+    rejects, obs, links = [], [], []
 
-    def files_of(r: dict):
-        sid = r["source_id"]
-        folder = safe_join(raw_dir, sid)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths, fetched = {}, 0
-        for ft in FILETYPES:
-            dest = safe_join(folder, f"{sid}_{ft}.fits")
-            if not _valid_file(dest):
-                url = file_url(csc["files_url"], r["name"], ft)
-                with requests.Session() as s:
-                    body = with_retries(lambda: check_fits(fetch_bytes(s, url, policy.timeout_s), dest.name),
-                                        policy, dest.name)
-                write_atomic(dest, lambda p: p.write_bytes(body))
-                fetched += 1
-            paths[ft] = dest
-        return paths, fetched
+    def reject(kind, rid, reason, detail):
+        rejects.append(_reject(STAGE_SHARD, kind, rid, reason, detail))
 
-    def one(r: dict):
-        sid = r["source_id"]
+    def files(r: dict):
         try:
-            paths, fetched = files_of(r)
+            return _fetch_files(r, csc, raw_dir, policy)
         except FetchError as err:
-            return None, _reject(STAGE_SHARD, "spectrum", sid, err.reason, f"{r['name']}: {err.detail}"), 0
-        return paths, None, fetched
+            return err, 0
 
     with ThreadPoolExecutor(max_workers=max(1, int(csc["download"]["workers"]))) as pool:
-        outcomes = list(pool.map(one, rows))
-
-    from skytext.spectra.pha import PHAError, write_pha
-
-    obs, rejects, links = [], [], []
-    for r, (paths, rej, fetched) in zip(rows, outcomes):
+        outcomes = list(pool.map(files, rows))
+    for r, (paths, fetched) in zip(rows, outcomes):
         sid = r["source_id"]
-        if rej:
-            rejects.append(rej)
+        if isinstance(paths, FetchError):
+            reject("spectrum", sid, paths.reason, f"{r['name']}: {paths.detail}")
             continue
         stats["fetched" if fetched else "cached"] += 1
-        out = safe_join(spec_dir, f"{sid}.pha")
         try:
-            counts, exposure = rebin(paths["pha"], paths["rmf"], n_channels, *e_range)
+            obs.append(_observation(r, paths, spec_dir, n_channels, e_range))
         except PHAError as err:
-            rejects.append(_reject(STAGE_SHARD, "spectrum", sid, err.reason, err.detail))
+            reject("spectrum", sid, err.reason, err.detail)
             continue
-        write_atomic(out, lambda p: write_pha(p, counts, exposure, {"OBJECT": r["name"][:60], "TELESCOP": "CHANDRA",
-                                                                     "INSTRUME": "ACIS"}))
-        obs.append({"obs_id": sid, "proposal_id": sid, "modality": "spectrum", "path": str(Path(spec_dir) / out.name),
-                    "cycle": pd.NA, "instrument": "ACIS", "filter": "", "target": r["name"],
-                    "arf_path": str(paths["arf"]), "rmf_path": str(paths["rmf"]), "raw_pha_path": str(paths["pha"])})
-        # papers: SIMBAD bibcodes, cached per source
-        cache = safe_join(raw_dir, sid, "simbad.json")
-        codes = _json_cache(cache)
-        if codes is None:
-            try:
-                codes = simbad_bibcodes(float(r["ra"]), float(r["dec"]), csc, policy)
-            except FetchError as err:
-                rejects.append(_reject(STAGE_SHARD, "links", sid, f"simbad_{err.reason}",
-                                       f"papers of {r['name']} unknown (spectrum kept): {err.detail}"))
-                continue
-            stats["simbad"] += 1
-            write_atomic(cache, lambda p: p.write_text(json.dumps(codes)))
-        links += [{"text_id": c, "source_id": sid} for c in codes]
-
-    papers = []
-    bibs = sorted({lk["text_id"] for lk in links})
-    ads_dir = raw_dir / "_ads"
-    ads_dir.mkdir(parents=True, exist_ok=True)
-    cached = {b: _json_cache(safe_join(ads_dir, f"{b}.json")) for b in bibs}
-    missing = [b for b in bibs if cached[b] is None]
-    if missing:
-        token = ads_token(csc)
-        for i in range(0, len(missing), csc["ads_batch"]):
-            batch = missing[i: i + csc["ads_batch"]]
-            try:
-                got = ads_abstracts(batch, csc, token, policy)
-            except FetchError as err:
-                for b in batch:
-                    rejects.append(_reject(STAGE_SHARD, "paper", b, f"ads_{err.reason}", err.detail))
-                continue
-            stats["ads"] += 1
-            for b in batch:  # a bibcode ADS lacks is stored with no abstract: the dataset rejects it (no_abstract)
-                doc = got.get(b, {"title": "", "abstract": ""})
-                write_atomic(safe_join(ads_dir, f"{b}.json"), lambda p, d=doc: p.write_text(json.dumps(d)))
-                cached[b] = doc
+        try:
+            links += [{"text_id": c, "source_id": sid} for c in _bibcodes(r, csc, raw_dir, policy, stats)]
+        except FetchError as err:
+            reject("links", sid, f"simbad_{err.reason}", f"papers of {r['name']} unknown (spectrum kept): {err.detail}")
     n_links = pd.Series([lk["text_id"] for lk in links]).value_counts() if links else pd.Series(dtype=int)
-    for b in bibs:
-        if cached[b] is not None:
-            papers.append({"text_id": b, "title": cached[b]["title"], "abstract": cached[b]["abstract"],
-                           "kind": "individual" if n_links.get(b, 0) <= 1 else "population"})
+    papers = ads_papers(sorted({lk["text_id"] for lk in links}), n_links, csc, raw_dir / "_ads", policy, reject, stats)
     ok = {p["text_id"] for p in papers}
-    links = [lk for lk in links if lk["text_id"] in ok]
     obs_df = conform(pd.DataFrame(obs), OBSERVATIONS, "observations") if obs else empty(OBSERVATIONS)
     pap = pd.DataFrame(papers, columns=["text_id", "title", "abstract", "kind"]).astype("string")
-    lnk = pd.DataFrame(links, columns=["text_id", "source_id"]).astype("string")
+    lnk = pd.DataFrame([lk for lk in links if lk["text_id"] in ok], columns=["text_id", "source_id"]).astype("string")
     log.info("shard %d: %d sources, %d observations, %d rejects, %s", shard, len(rows), len(obs_df), len(rejects), stats)
     return obs_df, rejects_frame(rejects), pap, lnk, stats
-
-
-def gather_papers(papers: list[pd.DataFrame], links: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The shards' papers and links as one table each (a paper found by several shards kept once; its kind
-    recounted over all its sources)."""
-    lnk = pd.concat(links, ignore_index=True).drop_duplicates() if links else pd.DataFrame(columns=["text_id", "source_id"])
-    pap = pd.concat(papers, ignore_index=True).drop_duplicates("text_id") if papers else pd.DataFrame(
-        columns=["text_id", "title", "abstract", "kind"])
-    n = lnk["text_id"].value_counts()
-    pap = pap.assign(kind=np.where(pap["text_id"].map(n).fillna(0) > 1, "population", "individual"))
-    return pap.reset_index(drop=True).astype("string"), lnk.reset_index(drop=True).astype("string")
-
-
