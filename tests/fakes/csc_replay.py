@@ -25,14 +25,14 @@ import json
 import re
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+
+from fakes.loopback import LoopbackServer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "csc"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
@@ -83,11 +83,9 @@ def make_files(name: str, index: int) -> dict[str, bytes]:
     return out
 
 
-class CSCReplay(ThreadingHTTPServer):
-    daemon_threads = True
-
+class CSCReplay(LoopbackServer):
     def __init__(self, token: str, data: Path = DATA):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.token = token
         self.catalog = json.loads((data / "catalog.json").read_text())
         self.abstracts = json.loads((data / "abstracts.json").read_text())
@@ -95,34 +93,8 @@ class CSCReplay(ThreadingHTTPServer):
         for i, row in enumerate(self.catalog):
             for ft, body in make_files(row["name"], i).items():
                 self.files[f"{row['name']}_{ft}3.fits"] = body
-        self.faults: dict[str, list[str]] = {}
-        self.counts: Counter[str] = Counter()
         self.tokens_seen: list[str] = []
         self.slow_s = 3.0
-        self.lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> "CSCReplay":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def next_fault(self, key: str) -> str | None:
-        with self.lock:
-            self.counts[key] += 1
-            queue = self.faults.get(key) or []
-            if not queue:
-                return None
-            if queue[0].startswith("always:"):
-                return queue[0].split(":", 1)[1]
-            return queue.pop(0)
 
     def file_requests(self) -> int:
         return sum(v for k, v in self.counts.items() if k.endswith(".fits"))

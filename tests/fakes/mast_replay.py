@@ -22,56 +22,32 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
+
+from fakes.loopback import LoopbackServer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mast"
 
 
-class ReplayServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class ReplayServer(LoopbackServer):
     def __init__(self, data: Path = DATA, abstracts: Path | None = None):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.data = data
         self.abstracts = abstracts
         self.columns = (data / "columnsconfig.json").read_bytes()
         self.observations = json.loads((data / "observations.json").read_text())
         self.products = json.loads((data / "products.json").read_text())
-        self.faults: dict[str, list[str]] = {}
-        self.counts: Counter[str] = Counter()
         self.slow_s = 2.0
-        self.lock = threading.Lock()
         self.downloads = 0
         self.gate_after: int | None = None
         self.gate_hit = threading.Event()
         self.gate_release = threading.Event()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> "ReplayServer":
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
         self.gate_release.set()
-        self.shutdown()
-        self.server_close()
-
-    def next_fault(self, key: str) -> str | None:
-        with self.lock:
-            self.counts[key] += 1
-            queue = self.faults.get(key) or []
-            if not queue:
-                return None
-            if queue[0].startswith("always:"):
-                return queue[0].split(":", 1)[1]
-            return queue.pop(0)
+        super().stop()
 
     def download_count(self) -> int:
         """Download requests so far (every product file name)."""

@@ -10,51 +10,26 @@ whole file). ``server.counts[name]`` counts requests, ``server.ranges[name]`` li
 from __future__ import annotations
 
 import re
-import threading
-from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlparse
+
+from fakes.loopback import LoopbackServer
 
 _RANGE = re.compile(r"bytes=(\d+)-$")
 
 
-class ZenodoReplay(ThreadingHTTPServer):
-    daemon_threads = True
-
+class ZenodoReplay(LoopbackServer):
     def __init__(self, files: dict[str, bytes], record: str = "14714279"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.files = dict(files)
         self.record = record
-        self.faults: dict[str, list[str]] = {}
-        self.counts: Counter[str] = Counter()
         self.ranges: dict[str, list[str]] = defaultdict(list)
-        self.lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """The folder URL (what ``transients.meerlicht.base_url`` takes)."""
-        return f"http://127.0.0.1:{self.server_address[1]}/records/{self.record}/files"
-
-    def start(self) -> "ZenodoReplay":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def take_fault(self, name: str) -> str | None:
-        with self.lock:
-            self.counts[name] += 1
-            queue = self.faults.get(name) or []
-            if not queue:
-                return None
-            action = queue[0]
-            if action.startswith("always:"):
-                return action.removeprefix("always:")
-            queue.pop(0)
-            return action
+        return f"{super().url}/records/{self.record}/files"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -82,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng:
             self.server.ranges[name].append(rng)
-        action = self.server.take_fault(name)
+        action = self.server.next_fault(name)
         if action in ("500", "503", "404"):
             self._status(int(action))
             return
