@@ -38,7 +38,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = defaults("spectra.autoencoder")
-    x = torch.as_tensor(np.random.default_rng(0).poisson(5.0, size=(a.n, defaults("spectra.demo")["n_channels"])),
+    x = torch.as_tensor(np.random.default_rng(0).poisson(5.0, size=(a.n, defaults("spectra")["n_channels"])),
                         dtype=torch.float32)
     rates = {}
     for name, fn in (("bare", bare_epoch), ("skytext", ae.train_epoch), ("bare_again", bare_epoch)):

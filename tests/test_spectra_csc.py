@@ -2,6 +2,7 @@
 with injected faults: no record lost, a rerun fetches nothing, the ADS token never written anywhere."""
 
 import copy
+import json
 import logging
 
 import numpy as np
@@ -9,13 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_workflow, run_snakemake
+from conftest import ROOT, copy_workflow, run_snakemake
 from fakes.csc_replay import CSCReplay
 from skytext.core.config import defaults
 from skytext.core.smk import log_to
 from skytext.sources import csc as C
 from skytext.spectra.dataset import build_spectra_dataset
-from skytext.spectra.pha import read_pha
+from skytext.sources.ogip import read_pha
 
 TOKEN = "tok-5f3a9c-NEVER-LOG-ME"
 E_RANGE = (0.5, 8.0)
@@ -32,17 +33,25 @@ def server(monkeypatch):
 def _cfg(srv, **query):
     cfg = defaults("spectra.csc")
     cfg.update(tap_url=f"{srv.url}/csc", simbad_tap_url=f"{srv.url}/simbad", ads_url=f"{srv.url}/ads/v1",
-               ads_token_env="SKYTEXT_TEST_ADS", ads_batch=3,
-               files_url=f"{srv.url}/files/retrieveFile?version=rel2.1&filetype={{filetype}}3&filename={{name}}_{{filetype}}3.fits")
+               ads_token_env="SKYTEXT_TEST_ADS", ads_batch=3)
+    cfg["files"].update(browse_url=f"{srv.url}/csccli/browse", retrieve_url=f"{srv.url}/csccli/retrieveFile")
+    cfg["observations"]["names_per_query"] = 3
     cfg["query"].update(radius_deg=0.1, **query)
     cfg["download"].update(timeout_s=1.0, retries=3, backoff_s=0.01, backoff_max_s=0.05, workers=2)
     return cfg
 
 
+CLASS_MAP = yaml.safe_load((ROOT / "resources" / "spectra" / "simbad_otypes.yaml").read_text())
+
+
+def _shards(cat, cfg, tmp, n_shards=2, raw="raw", spec="spec"):
+    return [C.acquire_shard(cat, cfg, s, n_shards, tmp / raw, tmp / f"{spec}/{s}", 64, E_RANGE, CLASS_MAP)
+            for s in range(n_shards)]
+
+
 def _run_all(cfg, tmp, n_shards=2):
     cat, cat_rej = C.fetch_catalog(cfg)
-    outs = [C.acquire_shard(cat, cfg, s, n_shards, tmp / "raw", tmp / f"spec/{s}", 64, E_RANGE) for s in range(n_shards)]
-    return cat, cat_rej, outs
+    return cat, cat_rej, _shards(cat, cfg, tmp, n_shards)
 
 
 def test_build_adql_cone_and_names():
@@ -60,33 +69,41 @@ def test_faults_no_record_lost_rerun_fetches_nothing_token_never_written(server,
     cfg = _cfg(server)
     names = {r["name"]: r for r in server.catalog}
     first, second, third = "2CXO J004244.3+411608", "2CXO J004240.1+411520", "2CXO J004250.5+411700"
+    third_pkg = "{obsid}.{obi}.{region_id}/spectrum/".format(**names[third]["observations"][0])
     server.faults.update({
         "csc": ["503", "429", "truncate"],  # TAP: 5xx, rate limit with Retry-After, cut VOTable
+        "csc_obs": ["500"],
         "simbad": ["500", "drop"],
         "ads": ["429", "slow"],  # slow -> client timeout (1 s) -> retried
-        f"{first}_pha3.fits": ["truncate", "cutfits"],  # recovers on the 3rd try
-        f"{second}_rmf3.fits": ["always:cutfits"],  # stays a truncated FITS -> reject
-        f"{third}_arf3.fits": ["slow", "503"],
+        f"browse:{third_pkg}": ["503", "drop"],
+        server.file_of(first, "pha"): ["truncate", "cutfits"],  # recovers on the 3rd try
+        server.file_of(second, "rmf"): ["always:cutfits"],  # stays a broken FITS -> reject
+        server.file_of(third, "arf"): ["slow", "503"],
     })
     server.slow_s = 2.5
     caplog.set_level(logging.DEBUG)
     with log_to(str(tmp_path / "logs" / "run.log")):
         cat, cat_rej, outs = _run_all(cfg, tmp_path)
     assert server.counts["csc"] == 4 and len(cat_rej) == 0
-    # the cone: 8 fixture sources inside; the box-only and far ones are not requested
-    assert len(cat) == 8 and cat["source_id"].is_unique and "etc" in set(cat["source_id"])  # '../' sanitised away
+    # the cone: 11 fixture sources inside; the box-only and far ones are not requested
+    assert len(cat) == 11 and cat["source_id"].is_unique and "etc" in set(cat["source_id"])  # '../' sanitised away
     obs = pd.concat([o[0] for o in outs], ignore_index=True)
     rej = pd.concat([o[1] for o in outs], ignore_index=True)
     spectra_rej = rej[rej["record_type"] == "spectrum"]
     assert set(obs["obs_id"]) | set(spectra_rej["record_id"]) == set(cat["source_id"])  # 0 records lost
     assert not set(obs["obs_id"]) & set(spectra_rej["record_id"])
-    assert spectra_rej.set_index("record_id").loc[C.safe_name(second), "reason"] == "truncated_fits"
+    why = spectra_rej.set_index("record_id")["reason"]
+    assert why[C.safe_name(second)] == "truncated_fits"
+    assert {why[C.safe_name(n)] for n in ("2CXO J004246.0+411700", "2CXO J004241.0+411630", "2CXO J004248.0+411500")} \
+        == {"hrc_only", "ambiguous_only", "no_observation"}
     assert C.safe_name(first) in set(obs["obs_id"]) and C.safe_name(third) in set(obs["obs_id"])
     for p in obs["path"]:  # every stored spectrum passes the dataset's gate on the demo channel grid
         counts, exposure = read_pha(p, 64)
         assert counts.sum() > 0 and exposure > 0
+    # the brightest unique ACIS detection gives the spectrum (the HRC one with more counts has no PHA)
+    r0 = obs.set_index("obs_id").loc[C.safe_name(first)]
+    assert r0["csc_observations"] == "1575.0.12" and r0["n_observations"] == 1
     # rebinning keeps the counts in 0.5-8 keV (independent count from the raw PHA)
-    r0 = obs.iloc[0]
     raw, _ = read_pha(r0["raw_pha_path"])
     e = (np.arange(1, 1025) - 0.5) * 0.0146
     assert read_pha(r0["path"], 64)[0].sum() == raw[(e >= 0.5) & (e < 8.0)].sum()
@@ -101,30 +118,69 @@ def test_faults_no_record_lost_rerun_fetches_nothing_token_never_written(server,
     tables, counts, summary = build_spectra_dataset([o[0] for o in outs], [o[1] for o in outs] + [cat_rej], cat, papers,
                                                     links, ["powlaw_gamma", "powlaw_nh", "flux_aper_b"],
                                                     defaults("spectra.dataset"), 64, 0)
-    assert set(tables["sources"]["source_id"]) | set(tables["rejects"].query("record_type == 'spectrum'")["record_id"]) \
-        == set(cat["source_id"])
-    assert "no_abstract" in set(tables["rejects"]["reason"]) and counts.shape == (len(tables["sources"]), 64)
-    assert np.allclose(tables["sources"].set_index("source_id").loc[C.safe_name(first), "powlaw_nh"],
-                       np.log10(names[first]["powlaw_nh"] * 1e20))
-    # rerun: nothing fetched again except the file that stayed broken; SIMBAD/ADS not asked again
+    src = tables["sources"].set_index("source_id")
+    assert set(src.index) | set(tables["rejects"].query("record_type == 'spectrum'")["record_id"]) == set(cat["source_id"])
+    assert "no_abstract" in set(tables["rejects"]["reason"]) and counts.shape == (len(src), 64)
+    assert np.allclose(src.loc[C.safe_name(first), "powlaw_nh"], np.log10(names[first]["powlaw_nh"] * 1e20))
+    # the class comes from the nearest SIMBAD object's otype (HXB -> xrb); unmapped or no object -> unknown
+    assert src.loc[C.safe_name(first), "class"] == "xrb" and src.loc[C.safe_name(third), "class"] == "cv"
+    assert src.loc[C.safe_name("2CXO J004255.0+412000"), "class"] == "unknown"  # otype 'WeirdType'
+    # rerun: only the source whose file stayed broken is worked on again (that file, then its SIMBAD lookup)
     before = server.counts.copy()
     server.faults.clear()
-    outs2 = [C.acquire_shard(cat, cfg, s, 2, tmp_path / "raw", tmp_path / f"spec/{s}", 64, E_RANGE) for s in range(2)]
+    outs2 = _shards(cat, cfg, tmp_path)
     new = {k: server.counts[k] - before.get(k, 0) for k in server.counts if server.counts[k] != before.get(k, 0)}
-    # only the source whose file stayed broken is worked on again (its file, then its SIMBAD lookup)
-    assert new == {f"{second}_rmf3.fits": 1, "simbad": 1} and sum(o[4]["fetched"] for o in outs2) == 1
+    rmf_pkg = "{obsid}.{obi}.{region_id}/rmf/".format(**names[second]["observations"][0])
+    assert new == {f"browse:{rmf_pkg}": 1, server.file_of(second, "rmf"): 1, "simbad": 1}
+    assert sum(o[4]["fetched"] for o in outs2) == 1
     obs2 = pd.concat([o[0] for o in outs2], ignore_index=True)
-    assert set(obs2["obs_id"]) == set(cat["source_id"])  # the broken file now served whole: recovered
+    assert len(obs2) == 8 and C.safe_name(second) in set(obs2["obs_id"])  # the broken file now served whole
     before = server.counts.copy()  # a third run sends no request at all
-    outs3 = [C.acquire_shard(cat, cfg, s, 2, tmp_path / "raw", tmp_path / f"spec/{s}", 64, E_RANGE) for s in range(2)]
+    outs3 = _shards(cat, cfg, tmp_path)
     assert server.counts == before and all(o[4]["fetched"] == o[4]["simbad"] == o[4]["ads"] == 0 for o in outs3)
-    assert sum(len(o[0]) for o in outs3) == len(cat)
+    assert sum(len(o[0]) for o in outs3) == 8
     # the token reached the server, and no file written and no log line holds it
     assert f"Bearer {TOKEN}" in server.tokens_seen
     assert TOKEN not in caplog.text
     for p in tmp_path.rglob("*"):
         if p.is_file():
             assert TOKEN.encode() not in p.read_bytes(), p
+
+
+def test_observations_summed_next_tried_and_rules(server, tmp_path):
+    """max_per_source 2 sums the two brightest unique ACIS spectra; an observation whose file the archive
+    lacks is skipped for the next; match_types [u, a] admits the ambiguous-only source."""
+    cfg = _cfg(server, mode="names", names=["2CXO J004244.3+411608", "2CXO J004241.0+411630"])
+    cfg["observations"].update(max_per_source=2, match_types=["u", "a"])
+    cat, _ = C.fetch_catalog(cfg)
+    obs, rej, *_ = _shards(cat, cfg, tmp_path, n_shards=1)[0]
+    row = obs.set_index("target").loc["2CXO J004244.3+411608"]
+    assert row["csc_observations"] == "1575.0.12;2022.0.7" and row["n_observations"] == 2
+    parts = [C.rebin(tmp_path / "raw" / row["obs_id"] / t / "pha.fits", tmp_path / "raw" / row["obs_id"] / t / "rmf.fits",
+                     64, *E_RANGE) for t in ("01575_000_r0012", "02022_000_r0007")]
+    counts, exposure = read_pha(row["path"], 64)
+    assert np.array_equal(counts, parts[0][0] + parts[1][0]) and exposure == pytest.approx(parts[0][1] + parts[1][1])
+    assert "2CXO J004241.0+411630" in set(obs["target"]) and len(rej) == 0
+    # the brightest observation's spectrum missing from the archive: the next one is used
+    server.packages.pop("1575.0.12/spectrum/")
+    obs2, *_ = _shards(cat, {**cfg, "observations": {**cfg["observations"], "max_per_source": 1}}, tmp_path, 1,
+                       raw="raw2", spec="spec2")[0]
+    assert obs2.set_index("target").loc["2CXO J004244.3+411608", "csc_observations"] == "2022.0.7"
+
+
+def test_usable_observations_and_otype_classes():
+    from skytext.sources.csc_files import usable
+
+    cfg = defaults("spectra.csc.observations")
+    acis = {"instrument": "ACIS", "match_type": "u", "obsid": 5, "obi": 0, "region_id": 1}
+    rows = [{**acis, "src_cnts": 10.0}, {**acis, "obsid": 4, "src_cnts": 10.0}, {**acis, "obsid": 9, "src_cnts": 50.0},
+            {**acis, "instrument": "HRC", "src_cnts": 900.0}, {**acis, "match_type": "a", "src_cnts": 99.0}]
+    got, reason, _ = usable(rows, cfg)
+    assert [r["obsid"] for r in got] == [9, 4, 5] and reason == ""
+    assert usable([], cfg)[1] == "no_observation" and usable(rows[3:4], cfg)[1] == "hrc_only"
+    assert usable(rows[4:], cfg)[1] == "ambiguous_only"
+    assert C.otype_class("Sy1", CLASS_MAP) == "agn" and C.otype_class("HMXB", CLASS_MAP) == "xrb"
+    assert C.otype_class("CV*", CLASS_MAP) == "cv" and C.otype_class("", CLASS_MAP) == "unknown"
 
 
 def test_names_mode_missing_name_and_bad_token(server, tmp_path, monkeypatch):
@@ -140,7 +196,7 @@ def test_names_mode_missing_name_and_bad_token(server, tmp_path, monkeypatch):
     assert set(rej["reason"]) == {"ads_http_401"} and set(rej["record_id"]) == bibs  # every bibcode accounted for
     monkeypatch.delenv("SKYTEXT_TEST_ADS")
     with pytest.raises(SystemExit, match="SKYTEXT_TEST_ADS"):
-        C.acquire_shard(cat, cfg, 0, 1, tmp_path / "raw2", tmp_path / "spec2", 64, E_RANGE)
+        _shards(cat, cfg, tmp_path, 1, raw="raw2", spec="spec2")
 
 
 def test_tap_gives_up_after_retries(server):
@@ -158,7 +214,7 @@ def test_spectra_dataset_on_source_csc(server, tmp_path):
     csc["download"]["timeout_s"] = 5.0
     conf = {"studies": ["spectra"], "seed": 0, "shards": 2, "spectra": {"source": "csc", "csc": copy.deepcopy(csc)}}
     (wf / "csc.yaml").write_text(yaml.safe_dump(conf))
-    server.faults.update({"csc": ["503"], "2CXO J004236.0+411430_pha3.fits": ["truncate"]})
+    server.faults.update({"csc": ["503"], server.file_of("2CXO J004236.0+411430", "pha"): ["truncate"]})
     run_snakemake(wf, "results/spectra/csc/dataset/summary.json", "--configfile", "csc.yaml")
     res = wf / "results" / "spectra" / "csc"
     src = pd.read_parquet(res / "dataset" / "sources.parquet")
@@ -169,3 +225,88 @@ def test_spectra_dataset_on_source_csc(server, tmp_path):
     for p in wf.rglob("*"):
         if p.is_file() and p.suffix in (".log", ".yaml", ".json", ".parquet", ".tsv", ".txt"):
             assert TOKEN.encode() not in p.read_bytes(), p
+
+
+@pytest.mark.e2e
+def test_spectra_study_on_source_csc(tmp_path, monkeypatch):
+    """The whole spectra study on a CSC-shaped sky (the demo physics served in the archive's formats): every
+    source kept or rejected, spectra identical to the simulated ones after the archive round trip, classes
+    from SIMBAD otypes, the per-observation columns as variables, no oracle row (real data has no truth)."""
+    from fakes.csc_sky import write_sky
+
+    truth = write_sky(tmp_path / "sky", 200, 0, 150.1, 2.2, 0.25)
+    monkeypatch.setenv("SKYTEXT_TEST_ADS", TOKEN)
+    srv = CSCReplay(TOKEN, tmp_path / "sky").start()
+    try:
+        (tmp_path / "wf").mkdir()
+        wf = copy_workflow(tmp_path / "wf")
+        conf = yaml.safe_load((wf / "tests" / "configs" / "spectra-micro.yaml").read_text())
+        csc = _cfg(srv)
+        csc["query"].update(ra=150.1, dec=2.2, radius_deg=0.25, min_significance=0.0)
+        conf["spectra"].pop("demo")
+        conf["spectra"].update(source="csc", csc=csc)
+        (wf / "csc.yaml").write_text(yaml.safe_dump(conf))
+        first = srv.file_of(next(iter(truth)), "pha")
+        srv.faults.update({"csc_obs": ["503"], "simbad": ["429"], first: ["truncate"]})
+        run_snakemake(wf, "spectra", "--configfile", "csc.yaml")
+    finally:
+        srv.stop()
+    res = wf / "results" / "spectra" / "csc"
+    src = pd.read_parquet(res / "dataset" / "sources.parquet").set_index("name")
+    rej = pd.read_parquet(res / "dataset" / "rejects.parquet")
+    assert len(src) + (rej["record_type"] == "spectrum").sum() == len(truth) == 200
+    counts = np.load(res / "dataset" / "counts.npy")
+    order = pd.read_parquet(res / "dataset" / "sources.parquet")["name"]
+    assert all(np.array_equal(counts[i], truth[n]["counts"]) for i, n in enumerate(order))  # exact round trip
+    # SIMBAD's answer joins the references: an object without papers comes back without its otype
+    want = {n: C.otype_class(t["otype"], CLASS_MAP) if t["n_papers"] else "unknown" for n, t in truth.items()}
+    assert (src["class"] == pd.Series(want).loc[src.index]).all()
+    assert {"xrb", "agn", "unknown"} <= set(src["class"])
+    same = {"agn": "agn", "xrb_hard": "xrb", "xrb_soft": "xrb"}
+    assert all(same.get(truth[n]["class"], c) == c for n, c in src["class"].items() if c in ("agn", "xrb"))
+    reg = json.loads((res / "eval" / "regression.json").read_text())
+    assert {"src_cnts_aper_b", "var_index_b", "powlaw_gamma", "hard_hm"} <= set(reg["variables"])
+    retr = json.loads((res / "eval" / "retrieval.json").read_text())
+    assert {"ensemble", "shuffled", "random"} <= set(retr["results"]) and "oracle" not in retr["results"]
+    assert (res / "eval" / "umap.png").stat().st_size > 0 and (res / "eval" / "outliers.csv").exists()
+    for p in wf.rglob("*"):
+        if p.is_file() and p.suffix in (".log", ".yaml", ".json", ".parquet", ".tsv", ".txt", ".csv"):
+            assert TOKEN.encode() not in p.read_bytes(), p
+
+
+def test_fetch_bytes_with_content_encoding_and_gzip_fits():
+    """A server that gzips on the wire (Content-Encoding: gzip, Content-Length of the encoded bytes) is not
+    mistaken for a truncated answer; a gzip file whose FITS is cut is a retryable truncated_fits."""
+    import gzip
+
+    import requests
+
+    from fakes.loopback import LoopbackServer, ReplayHandler
+    from skytext.sources.csc_files import check_fits
+    from skytext.sources.download import FetchError, fetch_bytes
+
+    fits_bytes = b"SIMPLE  =                    T" + b" " * (2880 - 30)
+
+    class H(ReplayHandler):
+        def do_GET(self):
+            body = gzip.compress(fits_bytes)
+            if self.path == "/cut":
+                self.close_connection = True
+                return self._send(body[: len(body) // 2], "application/fits", headers={"Content-Encoding": "gzip"},
+                                  length=len(body))
+            self._send(body, "application/fits", headers={"Content-Encoding": "gzip"})
+
+    srv = LoopbackServer(H).start()
+    try:
+        with requests.Session() as s:
+            assert fetch_bytes(s, f"{srv.url}/ok", 5.0) == fits_bytes
+            with pytest.raises((FetchError, requests.RequestException)):
+                fetch_bytes(s, f"{srv.url}/cut", 5.0)
+    finally:
+        srv.stop()
+    with pytest.raises(FetchError) as info:
+        check_fits(gzip.compress(fits_bytes[:1000]), "x.fits")
+    assert info.value.reason == "truncated_fits" and info.value.retryable
+    with pytest.raises(FetchError) as info:
+        check_fits(gzip.compress(fits_bytes)[:40], "x.fits")
+    assert info.value.reason == "truncated_gzip"

@@ -1,19 +1,18 @@
 """The demo X-ray sky: checkable physics, ground truth, papers and planted bad input."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from skytext.core.config import defaults
 from skytext.sources import xray_demo as X
-from skytext.spectra.pha import load_response
+from skytext.sources.ogip import load_response
 from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def sky():
     cfg = {**defaults("spectra.demo"), "n_sources": 300, "outlier_fraction": 0.03}
-    resp = load_response(ROOT / "resources" / "spectra", cfg["n_channels"])
+    resp = load_response(ROOT / "resources" / "spectra", defaults("spectra")["n_channels"])
     return cfg, resp, X.simulate(cfg, 3, resp)
 
 

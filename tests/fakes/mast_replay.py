@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from fakes.loopback import LoopbackServer
+from fakes.loopback import LoopbackServer, ReplayHandler
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mast"
 
@@ -61,41 +59,14 @@ def _filter_values(filters: list[dict], name: str) -> set[str] | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReplayHandler):
     server: ReplayServer
-    protocol_version = "HTTP/1.1"
+    error_body, error_ctype = b'{"status":"ERROR"}', "application/json"
 
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    # ------------------------------------------------------------------ helpers
-    def _send(self, body: bytes, ctype: str = "application/json", code: int = 200, length: int | None = None):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _fault(self, key: str, body: bytes, ctype: str) -> None:
-        action = self.server.next_fault(key)
-        if action in ("500", "503", "404"):
-            self.close_connection = True
-            return self._send(b'{"status":"ERROR"}', code=int(action))
-        if action == "drop":
-            self.close_connection = True
-            return
-        if action == "slow":
-            time.sleep(self.server.slow_s)
-        if action == "truncate":
-            self.close_connection = True
-            return self._send(body[: len(body) // 2], ctype, length=len(body))
+    def mangle(self, action, body):
         if action == "corrupt":
-            body = b"\xff\xd8\xff\xe0" + bytes((i * 7) % 251 for i in range(len(body) - 4))
-        self._send(body, ctype)
+            return b"\xff\xd8\xff\xe0" + bytes((i * 7) % 251 for i in range(len(body) - 4))
+        return body
 
     # ------------------------------------------------------------------ routes
     def do_POST(self):
@@ -107,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(self.server.columns)
         if path.endswith("/api/v0/invoke"):
             request = json.loads(unquote(raw.split("=", 1)[1]))
-            return self._fault("invoke", json.dumps(self._invoke(request)).encode(), "application/json")
+            return self._answer("invoke", json.dumps(self._invoke(request)).encode(), "application/json")
         self._send(b"{}", code=404)
 
     def _invoke(self, request: dict) -> dict:
@@ -136,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlparse(self.path)
         if url.path.endswith("/abstracts.cat") and self.server.abstracts:
-            return self._fault("abstracts", self.server.abstracts.read_bytes(), "text/plain")
+            return self._answer("abstracts", self.server.abstracts.read_bytes(), "text/plain")
         if url.path.endswith("/api/v0.1/Download/file"):
             uri = parse_qs(url.query).get("uri", [""])[0]
             name = uri.rsplit("/", 1)[-1]
@@ -150,5 +121,5 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.gate_hit.set()
                 self.server.gate_release.wait(30)
             ctype = "image/jpeg" if name.endswith(".jpg") else "application/fits"
-            return self._fault(name, file.read_bytes(), ctype)
+            return self._answer(name, file.read_bytes(), ctype)
         self._send(b"not found", "text/plain", code=404)

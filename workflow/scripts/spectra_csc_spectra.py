@@ -1,4 +1,5 @@
-"""Entry script for spectra_csc_spectra: one shard's PHA/ARF/RMF, rebinned spectra, bibcodes and abstracts."""
+"""Entry script for spectra_csc_spectra: one shard's observations, PHA/ARF/RMF, rebinned spectra, SIMBAD bibcodes and
+class, ADS abstracts."""
 
 from pathlib import Path
 
@@ -13,7 +14,8 @@ def main(input, output, params, shard: int) -> None:
     resp = yaml.safe_load((Path(input["response"]) / "response.yaml").read_text())
     obs, rejects, papers, links, stats = csc.acquire_shard(
         pd.read_parquet(input["catalog"]), params["csc"], shard, params["shards"], params["raw_dir"],
-        params["spec_dir"], params["n_channels"], (float(resp["e_min_kev"]), float(resp["e_max_kev"])))
+        params["spec_dir"], params["n_channels"], (float(resp["e_min_kev"]), float(resp["e_max_kev"])),
+        yaml.safe_load(Path(input["class_map"]).read_text()))
     obs.to_parquet(output["observations"], index=False)
     rejects.to_parquet(output["rejects"], index=False)
     papers.to_parquet(output["papers"], index=False)

@@ -3,12 +3,12 @@
 from skytext.core.contracts import rejects_frame
 from skytext.core.smk import log_to
 from skytext.sources import xray_demo
-from skytext.spectra.pha import load_response
+from skytext.sources.ogip import load_response
 
 
 def main(input, output, params) -> None:
     demo, seed = params["demo"], params["seed"]
-    sky = xray_demo.simulate(demo, seed, load_response(input["response"], demo["n_channels"]))
+    sky = xray_demo.simulate(demo, seed, load_response(input["response"], params["n_channels"]))
     papers, links = xray_demo.papers(sky.catalog, demo, seed)
     if demo["n_corrupt"]:
         papers, links = xray_demo.add_empty_paper(papers, links, sky.catalog, seed)

@@ -5,12 +5,12 @@ from pathlib import Path
 from skytext.core.contracts import rejects_frame
 from skytext.core.smk import log_to
 from skytext.sources import xray_demo
-from skytext.spectra.pha import load_response
+from skytext.sources.ogip import load_response
 
 
 def main(input, output, params, shard: int) -> None:
     demo, seed = params["demo"], params["seed"]
-    resp = load_response(input["response"], demo["n_channels"])
+    resp = load_response(input["response"], params["n_channels"])
     sky = xray_demo.simulate(demo, seed, resp)
     Path(params["spec_dir"]).mkdir(parents=True, exist_ok=True)
     obs = xray_demo.acquire_shard(sky, resp, demo, seed, shard, params["shards"], params["spec_dir"])

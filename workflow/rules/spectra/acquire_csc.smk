@@ -1,5 +1,5 @@
-# source: csc -- the Chandra Source Catalog 2.1 (TAP), per-source PHA/ARF/RMF (file retrieval), SIMBAD bibcodes
-# and ADS abstracts. catalogue (one job) -> spectra and papers (one job per shard) -> papers gathered (one job).
+# source: csc -- the Chandra Source Catalog 2.1 (TAP), each source's observations (TAP joins) and their PHA/ARF/RMF
+# (csccli browse + retrieveFile), SIMBAD bibcodes and object type, ADS abstracts. catalogue (one job) -> spectra and papers (one job per shard) -> papers gathered (one job).
 # Raw files live in {SPEC_RES}/raw/, outside the declared outputs, so a rerun of a killed shard resumes.
 
 
@@ -28,6 +28,7 @@ if SPEC["source"] == "csc":
         input:
             catalog=f"{SPEC_RES}/acquire/catalog.parquet",
             response="resources/spectra",
+            class_map=SPEC["csc"]["class_map"],
         output:
             observations=f"{SPEC_RES}/acquire/shards/{{spec_shard}}/observations.parquet",
             rejects=f"{SPEC_RES}/acquire/shards/{{spec_shard}}/rejects.parquet",
@@ -47,7 +48,7 @@ if SPEC["source"] == "csc":
             runtime=720,
         params:
             csc=SPEC["csc"],
-            n_channels=SPEC["demo"]["n_channels"],
+            n_channels=SPEC["n_channels"],
             shards=len(SPEC_SHARDS),
             raw_dir=f"{SPEC_RES}/raw",
             spec_dir=lambda wc: f"{SPEC_RES}/spectra/{wc.spec_shard}",

@@ -23,6 +23,7 @@ if SPEC["source"] == "demo":
             runtime=10,
         params:
             demo=SPEC["demo"],
+            n_channels=SPEC["n_channels"],
             seed=config["seed"],
         script:
             "../../scripts/spectra_demo_catalog.py"
@@ -47,6 +48,7 @@ if SPEC["source"] == "demo":
             runtime=20,
         params:
             demo=SPEC["demo"],
+            n_channels=SPEC["n_channels"],
             seed=config["seed"],
             shards=len(SPEC_SHARDS),
             spec_dir=lambda wc: f"{SPEC_RES}/spectra/{wc.spec_shard}",

@@ -35,7 +35,7 @@ rule spectra_dataset:
         runtime=30,
     params:
         dataset=SPEC["dataset"],
-        n_channels=SPEC["demo"]["n_channels"],
+        n_channels=SPEC["n_channels"],
         seed=config["seed"],
     script:
         "../../scripts/spectra_dataset.py"

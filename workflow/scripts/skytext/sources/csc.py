@@ -5,16 +5,16 @@ Endpoints (every base URL is in the config section ``spectra.csc``):
 * CSC TAP (``tap_url``, default ``https://cda.cfa.harvard.edu/csc21tap``): synchronous ADQL through
   ``pyvo.dal.TAPService.run_sync`` (POST ``<tap_url>/sync`` with ``REQUEST=doQuery&LANG=ADQL&QUERY=...``,
   answered with a VOTable). Table ``csc21.master_source`` with columns ``name, ra, dec, significance,
-  hard_hm, hard_ms, flux_aper_b|s|m|h`` (erg/cm2/s), ``src_cnts_aper_b``, ``powlaw_gamma``, ``powlaw_nh``
-  (1e20 cm^-2), ``bb_kt``, ``brems_kt``, ``apec_kt``, ``var_index_b``. The CSC TAP is reported to reject
+  hard_hm, hard_ms, flux_aper_b|s|m|h`` (erg/cm2/s), ``powlaw_gamma``, ``powlaw_nh`` (1e20 cm^-2),
+  ``bb_kt``, ``brems_kt``, ``apec_kt``, ``var_inter_index_b``, ``var_intra_index_b``. The CSC TAP is reported to reject
   ADQL geometry (``CIRCLE``/``CONTAINS``), so a cone is sent as an RA/Dec box and cut to the circle here.
-* CSC file retrieval (``files_url``, a template; default
-  ``https://cda.cfa.harvard.edu/csccli/retrieveFile?version=rel2.1&filetype=...&filename=...``): the
-  per-source PHA (type I, OGIP) with its ARF and RMF. The live service names files by
-  obsid/obi/region (``csccli/browse?packageset=...`` resolves them); the template here fills in
-  ``{name}`` and ``{filetype}`` only.
+  ``src_cnts_aper_b`` and ``var_index_b`` are per-observation columns in the CSC 2.1: a source gets the sum
+  of the source counts and the largest variability index of the observations its spectrum is made of.
+* Each source's observations and their PHA (type I, OGIP), ARF and RMF: :mod:`skytext.sources.csc_files`
+  (TAP joins of the association tables, then ``csccli/browse`` and ``csccli/retrieveFile``).
 * SIMBAD TAP (``simbad_tap_url``, the service ``astroquery.simbad`` queries): bibcodes of the objects
-  within ``match_radius_arcsec`` of each source (``basic`` JOIN ``has_ref`` JOIN ``ref``).
+  within ``match_radius_arcsec`` of each source (``basic`` JOIN ``has_ref`` JOIN ``ref``), and the nearest
+  one's ``otype``, mapped to a class by the ``class_map`` file.
 * ADS API (``ads_url``, default ``https://api.adsabs.harvard.edu/v1``): ``GET /search/query?q=bibcode:(...)
   &fl=bibcode,title,abstract&rows=n`` with ``Authorization: Bearer <token>``; the answer is JSON
   ``{"response": {"docs": [{"bibcode", "title": [..], "abstract"}]}}``. The token is read from the
@@ -38,7 +38,6 @@ import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -49,12 +48,12 @@ from skytext.core.contracts import OBSERVATIONS, conform, empty, rejects_frame
 from skytext.core.retry import RETRYABLE_STATUS, retry_after_s
 from skytext.core.safepath import safe_join, safe_name
 from skytext.core.sharding import in_shard
-from skytext.sources.csc_papers import _json_cache, ads_papers, gather_papers, simbad_bibcodes  # noqa: F401
-from skytext.sources.download import DownloadPolicy, FetchError, classify, fetch_bytes, with_retries, write_atomic
+from skytext.sources.csc_files import lookup_observations, rebin, source_files
+from skytext.sources.csc_papers import _json_cache, ads_papers, gather_papers, otype_class, simbad_lookup  # noqa: F401
+from skytext.sources.download import DownloadPolicy, FetchError, classify, write_atomic
 
 log = logging.getLogger(__name__)
 STAGE_CAT, STAGE_SHARD = "spectra_csc_catalog", "spectra_csc_spectra"
-FILETYPES = ("pha", "arf", "rmf")
 LOG10 = ("flux_aper_b", "flux_aper_s", "flux_aper_m", "flux_aper_h", "src_cnts_aper_b")
 
 
@@ -203,116 +202,76 @@ def fetch_catalog(csc: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return to_catalog(tap_query(csc["tap_url"], adql, policy, "csc tap"), csc)
 
 
-# ------------------------------------------------------------------------------------------ files
-def check_fits(body: bytes, what: str) -> bytes:
-    """``body`` if it is a whole FITS file astropy opens; else a retryable :class:`FetchError`."""
-    from astropy.io import fits
-    import io
-
-    if not body.startswith(b"SIMPLE  ="):
-        raise FetchError("corrupt_fits", f"{what}: no FITS 'SIMPLE' card at the start", True, body)
-    if len(body) % 2880:
-        raise FetchError("truncated_fits", f"{what}: {len(body)} bytes, not whole 2880-byte blocks", True, body)
-    try:
-        with fits.open(io.BytesIO(body), memmap=False) as hdul:
-            for h in hdul:
-                _ = h.data
-    except Exception as exc:  # noqa: BLE001 - astropy raises many types
-        raise FetchError("truncated_fits", f"{what}: {type(exc).__name__}: {exc}"[:200], True, body) from exc
-    return body
-
-
-def _valid_file(path: Path) -> bool:
-    try:
-        check_fits(path.read_bytes(), path.name)
-        return True
-    except (OSError, FetchError):
-        return False
-
-
-def file_url(template: str, name: str, filetype: str) -> str:
-    return template.format(name=quote(name, safe=""), filetype=filetype)
+# ------------------------------------------------------------------------------------------ spectra
+def _observations(rows: list[dict], csc: dict, raw_dir: Path, policy: DownloadPolicy, reject) -> dict[str, list]:
+    """source_id -> its observation rows, from the cache ``raw_dir/<source>/observations.json`` or the TAP
+    (``names_per_query`` names per query); the sources of a batch that fails become rejects."""
+    out, todo = {}, []
+    for r in rows:
+        got = _json_cache(safe_join(raw_dir, r["source_id"], "observations.json"))
+        if isinstance(got, list):
+            out[r["source_id"]] = got
+        else:
+            todo.append(r)
+    step = int(csc["observations"]["names_per_query"])
+    for i in range(0, len(todo), step):
+        batch = todo[i: i + step]
+        try:
+            found = lookup_observations([r["name"] for r in batch], csc, policy)
+        except FetchError as err:
+            for r in batch:
+                reject("spectrum", r["source_id"], f"observations_{err.reason}", f"{r['name']}: {err.detail}")
+            continue
+        for r in batch:
+            out[r["source_id"]] = found.get(r["name"], [])
+            safe_join(raw_dir, r["source_id"]).mkdir(parents=True, exist_ok=True)
+            write_atomic(safe_join(raw_dir, r["source_id"], "observations.json"),
+                         lambda p, v=out[r["source_id"]]: p.write_text(json.dumps(v)))
+    return out
 
 
-def rebin(pha: Path, rmf: Path, n_channels: int, e_min: float, e_max: float) -> tuple[np.ndarray, float]:
-    """Counts of a raw PHA summed into ``n_channels`` even bins over e_min..e_max keV (channel energies from
-    the RMF's EBOUNDS); raises :class:`skytext.spectra.pha.PHAError` when the files cannot be used."""
-    from astropy.io import fits
-
-    from skytext.spectra.pha import PHAError, read_pha
-
-    counts, exposure = read_pha(pha)
-    try:
-        with fits.open(rmf, memmap=False) as hdul:
-            eb = hdul["EBOUNDS"].data
-            ch, lo, hi = (np.asarray(eb[c], dtype=float) for c in ("CHANNEL", "E_MIN", "E_MAX"))
-        with fits.open(pha, memmap=False) as hdul:
-            ext = next(h for h in hdul[1:] if "CHANNEL" in [n.upper() for n in h.columns.names])
-            chan = np.asarray(ext.data["CHANNEL"], dtype=float)
-    except Exception as exc:  # noqa: BLE001
-        raise PHAError("bad_response", f"{rmf.name}: no usable EBOUNDS ({type(exc).__name__})") from exc
-    energy = np.interp(chan, ch, 0.5 * (lo + hi), left=np.nan, right=np.nan)
-    edges = np.linspace(e_min, e_max, n_channels + 1)
-    ok = np.isfinite(energy) & (energy >= e_min) & (energy < e_max)
-    out = np.zeros(n_channels)
-    np.add.at(out, np.clip(np.searchsorted(edges, energy[ok], side="right") - 1, 0, n_channels - 1), counts[ok])
-    if out.sum() <= 0:
-        raise PHAError("no_counts", f"{pha.name} has no counts in {e_min}-{e_max} keV")
-    return out.astype(np.int32), exposure
-
-
-def _fetch_files(r: dict, csc: dict, raw_dir: Path, policy: DownloadPolicy) -> tuple[dict, int]:
-    """The source's PHA, ARF and RMF under ``raw_dir/<source>/`` (stored ones kept when valid): (paths, fetched)."""
-    sid = r["source_id"]
-    folder = safe_join(raw_dir, sid)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, fetched = {}, 0
-    for ft in FILETYPES:
-        dest = safe_join(folder, f"{sid}_{ft}.fits")
-        if not _valid_file(dest):
-            url = file_url(csc["files_url"], r["name"], ft)
-            with requests.Session() as s:
-                body = with_retries(lambda: check_fits(fetch_bytes(s, url, policy.timeout_s), dest.name),
-                                    policy, dest.name)
-            write_atomic(dest, lambda p: p.write_bytes(body))
-            fetched += 1
-        paths[ft] = dest
-    return paths, fetched
-
-
-def _observation(r: dict, paths: dict, spec_dir: Path, n_channels: int, e_range) -> dict:
-    """Rebin the source's spectrum onto the demo grid, write it as PHA, and return its observations row."""
-    from skytext.spectra.pha import write_pha
+def _observation(r: dict, got: list, spec_dir: Path, n_channels: int, e_range) -> dict:
+    """The source's observations rebinned onto the common grid and summed, written as one PHA; its row."""
+    from skytext.sources.ogip import write_pha
 
     sid = r["source_id"]
     out = safe_join(spec_dir, f"{sid}.pha")
-    counts, exposure = rebin(paths["pha"], paths["rmf"], n_channels, *e_range)
+    parts = [rebin(paths["pha"], paths["rmf"], n_channels, *e_range) for _, paths in got]
+    counts, exposure = np.sum([c for c, _ in parts], axis=0), float(sum(e for _, e in parts))
+    tags = ";".join(f"{o['obsid']}.{o['obi']}.{o['region_id']}" for o, _ in got)
     write_atomic(out, lambda p: write_pha(p, counts, exposure, {"OBJECT": r["name"][:60], "TELESCOP": "CHANDRA",
-                                                                 "INSTRUME": "ACIS"}))
-    return {"obs_id": sid, "proposal_id": sid, "modality": "spectrum", "path": str(Path(spec_dir) / out.name),
-            "cycle": pd.NA, "instrument": "ACIS", "filter": "", "target": r["name"],
-            "arf_path": str(paths["arf"]), "rmf_path": str(paths["rmf"]), "raw_pha_path": str(paths["pha"])}
+                                                                 "INSTRUME": "ACIS", "OBS_IDS": tags[:68]}))
+    first = got[0][1]
+    cnts = sum(o["src_cnts"] for o, _ in got)
+    var = [o["var_index_b"] for o, _ in got if o.get("var_index_b") is not None]
+    return {"obs_id": sid, "src_cnts_aper_b": math.log10(cnts) if cnts > 0 else np.nan,
+            "var_index_b": max(var) if var else np.nan, "proposal_id": sid, "modality": "spectrum", "path": str(Path(spec_dir) / out.name),
+            "cycle": pd.NA, "instrument": "ACIS", "filter": "", "target": r["name"], "csc_observations": tags,
+            "n_observations": len(got), "arf_path": str(first["arf"]), "rmf_path": str(first["rmf"]),
+            "raw_pha_path": str(first["pha"])}
 
 
-def _bibcodes(r: dict, csc: dict, raw_dir: Path, policy: DownloadPolicy, stats: dict) -> list[str]:
-    """SIMBAD bibcodes of the source, cached in ``raw_dir/<source>/simbad.json`` (raises FetchError)."""
+def _simbad(r: dict, csc: dict, raw_dir: Path, policy: DownloadPolicy, stats: dict) -> tuple[list[str], str]:
+    """(bibcodes, SIMBAD otype of the nearest object) of the source, cached in ``raw_dir/<source>/simbad.json``
+    (raises FetchError)."""
     cache = safe_join(raw_dir, r["source_id"], "simbad.json")
-    codes = _json_cache(cache)
-    if codes is None:
-        codes = simbad_bibcodes(float(r["ra"]), float(r["dec"]), csc, policy)
+    got = _json_cache(cache)
+    if not isinstance(got, dict):
+        got = simbad_lookup(float(r["ra"]), float(r["dec"]), csc, policy)
         stats["simbad"] += 1
-        write_atomic(cache, lambda p: p.write_text(json.dumps(codes)))
-    return codes
+        write_atomic(cache, lambda p: p.write_text(json.dumps(got)))
+    return list(got["bibcodes"]), str(got.get("otype") or "")
 
 
 def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, raw_dir, spec_dir,
-                  n_channels: int, e_range: tuple[float, float]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
-                                                                           pd.DataFrame, dict]:
-    """One shard: files, rebinned spectra, bibcodes and abstracts of its sources.
+                  n_channels: int, e_range: tuple[float, float], class_map: dict | None = None,
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """One shard: observations, files, rebinned spectra, SIMBAD bibcodes and class, ADS abstracts of its sources.
 
-    Returns (observations, rejects, papers, links, stats); stats counts requests actually sent
-    ('fetched' files, 'simbad' and 'ads' queries) so a rerun can be checked to send none."""
-    from skytext.spectra.pha import PHAError
+    Returns (observations, rejects, papers, links, stats); stats counts what was actually asked ('fetched'
+    sources, 'files', 'simbad' and 'ads' queries) so a rerun can be checked to send none. ``class_map``
+    (class -> SIMBAD otypes) gives each spectrum a ``simbad_class``."""
+    from skytext.sources.ogip import PHAError
 
     policy = DownloadPolicy.from_config(csc["download"])
     raw_dir, spec_dir = Path(raw_dir), Path(spec_dir)
@@ -321,35 +280,39 @@ def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, r
         for p in folder.rglob(".*.part-*"):
             p.unlink(missing_ok=True)
     rows = catalog[in_shard(catalog["source_id"], shard, n_shards)].to_dict("records")
-    stats = {"fetched": 0, "cached": 0, "simbad": 0, "ads": 0}
+    stats = {"fetched": 0, "cached": 0, "files": 0, "simbad": 0, "ads": 0}
     rejects, obs, links = [], [], []
 
     def reject(kind, rid, reason, detail):
         rejects.append(_reject(STAGE_SHARD, kind, rid, reason, detail))
 
+    known = _observations(rows, csc, raw_dir, policy, reject)
+    rows = [r for r in rows if r["source_id"] in known]
+
     def files(r: dict):
-        try:
-            return _fetch_files(r, csc, raw_dir, policy)
-        except FetchError as err:
-            return err, 0
+        return source_files(r["source_id"], known[r["source_id"]], csc, raw_dir, policy)
 
     with ThreadPoolExecutor(max_workers=max(1, int(csc["download"]["workers"]))) as pool:
         outcomes = list(pool.map(files, rows))
-    for r, (paths, fetched) in zip(rows, outcomes):
+    for r, got in zip(rows, outcomes):
         sid = r["source_id"]
-        if isinstance(paths, FetchError):
-            reject("spectrum", sid, paths.reason, f"{r['name']}: {paths.detail}")
+        if not got["obs"]:
+            reject("spectrum", sid, got["reason"], f"{r['name']}: {got['detail']}")
             continue
-        stats["fetched" if fetched else "cached"] += 1
+        stats["fetched" if got["fetched"] else "cached"] += 1
+        stats["files"] += got["fetched"]
         try:
-            obs.append(_observation(r, paths, spec_dir, n_channels, e_range))
+            obs.append(_observation(r, got["obs"], spec_dir, n_channels, e_range))
         except PHAError as err:
             reject("spectrum", sid, err.reason, err.detail)
             continue
         try:
-            links += [{"text_id": c, "source_id": sid} for c in _bibcodes(r, csc, raw_dir, policy, stats)]
+            codes, otype = _simbad(r, csc, raw_dir, policy, stats)
         except FetchError as err:
             reject("links", sid, f"simbad_{err.reason}", f"papers of {r['name']} unknown (spectrum kept): {err.detail}")
+            continue
+        links += [{"text_id": c, "source_id": sid} for c in codes]
+        obs[-1].update(simbad_otype=otype, simbad_class=otype_class(otype, class_map or {}))
     n_links = pd.Series([lk["text_id"] for lk in links]).value_counts() if links else pd.Series(dtype=int)
     papers = ads_papers(sorted({lk["text_id"] for lk in links}), n_links, csc, raw_dir / "_ads", policy, reject, stats)
     ok = {p["text_id"] for p in papers}

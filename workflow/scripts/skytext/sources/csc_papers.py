@@ -20,15 +20,31 @@ def _tap_query(*args, **kwargs):
 
     return tap_query(*args, **kwargs)
 
-def simbad_bibcodes(ra: float, dec: float, csc: dict, policy: DownloadPolicy) -> list[str]:
-    """Bibcodes of SIMBAD objects within ``match_radius_arcsec`` of (ra, dec), newest first."""
+
+def simbad_lookup(ra: float, dec: float, csc: dict, policy: DownloadPolicy) -> dict:
+    """``{"bibcodes": [...], "otype": str}``: the bibcodes of the SIMBAD objects within ``match_radius_arcsec``
+    of (ra, dec), newest first, and the object type of the nearest of them ('' when none)."""
     r = csc["match_radius_arcsec"] / 3600.0
-    adql = ("SELECT b.main_id, r.bibcode FROM basic AS b JOIN has_ref AS h ON b.oid = h.oidref "
+    adql = ("SELECT b.main_id, b.otype, b.ra, b.dec, r.bibcode FROM basic AS b JOIN has_ref AS h ON b.oid = h.oidref "
             "JOIN ref AS r ON r.oidbib = h.oidbibref "
             f"WHERE CONTAINS(POINT('ICRS', b.ra, b.dec), CIRCLE('ICRS', {ra:.7f}, {dec:.7f}, {r:.7f})) = 1")
     df = _tap_query(csc["simbad_tap_url"], adql, policy, "simbad tap")
     codes = [str(c).strip() for c in df.get("bibcode", pd.Series(dtype=str)) if str(c).strip()]
-    return sorted(dict.fromkeys(codes), key=lambda c: c[:4], reverse=True)[: csc["max_papers"]]
+    otype = ""
+    if len(df) and {"otype", "ra", "dec"} <= set(df.columns):
+        d = np.hypot((pd.to_numeric(df["ra"], errors="coerce") - ra) * np.cos(np.radians(dec)),
+                     pd.to_numeric(df["dec"], errors="coerce") - dec).fillna(np.inf)
+        otype = str(df["otype"].iloc[int(np.argmin(d.to_numpy()))] or "").strip()
+    return {"bibcodes": sorted(dict.fromkeys(codes), key=lambda c: c[:4], reverse=True)[: csc["max_papers"]],
+            "otype": otype}
+
+
+def otype_class(otype: str, class_map: dict[str, list[str]]) -> str:
+    """The study's class of a SIMBAD otype (``class_map``: class -> otypes), 'unknown' when unmapped."""
+    for cls, otypes in class_map.items():
+        if otype in otypes:
+            return cls
+    return "unknown"
 
 
 def ads_token(csc: dict) -> str:
@@ -69,8 +85,6 @@ def _json_cache(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
 
 
 def ads_papers(bibs: list[str], n_links: pd.Series, csc: dict, ads_dir: Path, policy: DownloadPolicy,

@@ -96,8 +96,11 @@ def fetch_bytes(session: requests.Session, url: str, timeout_s: float, expected_
         resp.raise_for_status()
         body = b"".join(resp.iter_content(1 << 16))
         announced = resp.headers.get("Content-Length")
-    if announced is not None and announced.isdigit() and int(announced) != len(body):
-        raise FetchError("truncated", f"got {len(body)} of {announced} bytes", True, body)
+        # with a Content-Encoding, Content-Length counts the encoded bytes: compare what came over the wire
+        encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        got = resp.raw.tell() if encoded else len(body)
+    if announced is not None and announced.isdigit() and int(announced) != got:
+        raise FetchError("truncated", f"got {got} of {announced} bytes", True, body)
     if expected_size and expected_size > 0 and len(body) != expected_size:
         raise FetchError("size_mismatch", f"got {len(body)} bytes, archive lists {expected_size}", True, body)
     return body

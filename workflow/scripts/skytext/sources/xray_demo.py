@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from skytext.sources.xray_papers import gt_attrs, papers  # noqa: F401  (papers: re-exported for the rules)
-from skytext.spectra.pha import Response
+from skytext.sources.ogip import Response
 
 CLASSES = {"agn": 0.2, "xrb_hard": 0.1, "xrb_soft": 0.1, "ulx": 0.09, "pulsar": 0.1, "cluster": 0.1,
            "star": 0.12, "cv": 0.09, "snr": 0.1}
@@ -31,6 +31,7 @@ VARIABLES = ("flux_aper_b", "flux_aper_s", "flux_aper_m", "flux_aper_h", "hard_h
 BANDS = {"b": (0.5, 7.0), "s": (0.5, 1.2), "m": (1.2, 2.0), "h": (2.0, 7.0)}
 OUTLIER_TYPES = ("pulsating_ulx", "lensed_quasar", "mislabelled")
 KEV_ERG = 1.602e-9
+FLUX_FLOOR = 1e-18  # erg/cm2/s
 EXTRAGALACTIC = {"agn", "cluster", "ulx"}
 
 
@@ -158,6 +159,13 @@ def _plant_outlier(kind: str, p: dict, rng: np.random.Generator) -> str:
     return str(rng.choice(choices))
 
 
+def _log_flux(flux: float) -> float:
+    """log10 of a band's model flux (erg/cm2/s); NaN below FLUX_FLOOR, far under any Chandra detection (a
+    heavily absorbed source's soft band): the catalogue leaves such a band empty instead of a -30 that would
+    dominate the variable's variance."""
+    return float(np.log10(flux)) if flux >= FLUX_FLOOR else np.nan
+
+
 def simulate(cfg: dict, seed: int, resp: Response) -> Sky:
     """The whole demo sky: catalogue (physical variables) and expected counts of every source."""
     rng = np.random.default_rng([seed, 14])
@@ -179,7 +187,7 @@ def simulate(cfg: dict, seed: int, resp: Response) -> Sky:
         counts = 10 ** rng.uniform(min(lo, np.log10(cfg["max_counts"])), np.log10(cfg["max_counts"]))
         norm = counts / folded.sum()
         expected[i] = folded * norm
-        flux = {b: np.log10(max(norm * np.sum((shape * e * resp.de)[(e >= lo) & (e < hi)]) * KEV_ERG, 1e-30))
+        flux = {b: _log_flux(norm * np.sum((shape * e * resp.de)[(e >= lo) & (e < hi)]) * KEV_ERG)
                 for b, (lo, hi) in BANDS.items()}
         d = _luminosity_distance_cm(p)
         mean_energy = float((resp.ch_mid * folded).sum() / folded.sum())
@@ -224,7 +232,7 @@ def corrupt_plan(cat: pd.DataFrame, n_corrupt: int) -> dict[str, str]:
 
 
 def _write_corrupt(path, counts, exposure, kind: str) -> None:
-    from skytext.spectra.pha import write_pha
+    from skytext.sources.ogip import write_pha
 
     if kind == "no_counts":
         write_pha(path, np.zeros_like(counts), exposure)
@@ -243,7 +251,7 @@ def acquire_shard(sky: Sky, resp: Response, cfg: dict, seed: int, shard: int, n_
     from pathlib import Path
 
     from skytext.core.sharding import in_shard
-    from skytext.spectra.pha import write_pha
+    from skytext.sources.ogip import write_pha
 
     cat = sky.catalog
     bad = corrupt_plan(cat, cfg["n_corrupt"])

@@ -1,5 +1,5 @@
 """Gather the acquisition outputs of any spectra source into the dataset: every spectrum passes
-:func:`skytext.spectra.pha.read_pha` (bad ones become rejects), papers without an abstract are rejected,
+:func:`skytext.sources.ogip.read_pha` (bad ones become rejects), papers without an abstract are rejected,
 links to rejected records dropped (and counted), and sources are split by a seeded hash of source_id."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pandas as pd
 
 from skytext.core.contracts import OBSERVATIONS, REJECTS, conform, rejects_frame
 from skytext.core.dataset import split_proposals
-from skytext.spectra.pha import PHAError, read_pha
+from skytext.sources.ogip import PHAError, read_pha
 
 STAGE = "spectra_dataset"
 
@@ -73,6 +73,9 @@ def build_spectra_dataset(obs_shards, reject_shards, catalog: pd.DataFrame, pape
     for v in variables:
         src[v] = src[v].astype("float64") if v in src else np.nan
     src["source_id"], src["class"] = src["source_id"].astype("string"), src["class"].astype("string")
+    if "simbad_class" in obs:  # source csc: the catalogue has no class; SIMBAD's otype names one
+        named = src["source_id"].map(obs.set_index("obs_id")["simbad_class"]).astype("string")
+        src["class"] = src["class"].where(src["class"].notna() & (src["class"] != "unknown"), named).fillna("unknown")
     src["split"] = src["split"].astype("string")
     if "is_outlier" in src:
         src["is_outlier"] = src["is_outlier"].fillna(False).astype(bool)

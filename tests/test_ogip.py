@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skytext.spectra.pha import PHAError, load_response, read_pha, write_pha
+from skytext.sources.ogip import PHAError, load_response, read_pha, write_pha
 from conftest import ROOT
 
 
