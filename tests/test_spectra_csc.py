@@ -16,6 +16,7 @@ from skytext.core.config import defaults
 from skytext.core.smk import log_to
 from skytext.sources import csc as C
 from skytext.spectra.dataset import build_spectra_dataset
+from skytext.sources.csc_files import rebin
 from skytext.sources.ogip import read_pha
 
 TOKEN = "tok-5f3a9c-NEVER-LOG-ME"
@@ -125,9 +126,18 @@ def test_faults_no_record_lost_rerun_fetches_nothing_token_never_written(server,
     # the class comes from the nearest SIMBAD object's otype (HXB -> xrb); unmapped or no object -> unknown
     assert src.loc[C.safe_name(first), "class"] == "xrb" and src.loc[C.safe_name(third), "class"] == "cv"
     assert src.loc[C.safe_name("2CXO J004255.0+412000"), "class"] == "unknown"  # otype 'WeirdType'
-    # rerun: only the source whose file stayed broken is worked on again (that file, then its SIMBAD lookup)
+    # rerun: the file that stayed broken is noted, not asked again; the source stays a reject with its reason
     before = server.counts.copy()
     server.faults.clear()
+    outs2 = _shards(cat, cfg, tmp_path)
+    assert server.counts == before and sum(o[4]["fetched"] for o in outs2) == 0
+    rej2 = pd.concat([o[1] for o in outs2], ignore_index=True).set_index("record_id")
+    assert rej2.loc[C.safe_name(second), "reason"] == "truncated_fits"
+    # deleting the note asks again: only that file, then the source's SIMBAD lookup
+    note = tmp_path / "raw" / C.safe_name(second) / "{obsid:05d}_{obi:03d}_r{region_id:04d}".format(
+        **names[second]["observations"][0]) / "unusable.json"
+    assert json.loads(note.read_text())["reason"] == "truncated_fits"
+    note.unlink()
     outs2 = _shards(cat, cfg, tmp_path)
     new = {k: server.counts[k] - before.get(k, 0) for k in server.counts if server.counts[k] != before.get(k, 0)}
     rmf_pkg = "{obsid}.{obi}.{region_id}/rmf/".format(**names[second]["observations"][0])
@@ -155,17 +165,49 @@ def test_observations_summed_next_tried_and_rules(server, tmp_path):
     cat, _ = C.fetch_catalog(cfg)
     obs, rej, *_ = _shards(cat, cfg, tmp_path, n_shards=1)[0]
     row = obs.set_index("target").loc["2CXO J004244.3+411608"]
-    assert row["csc_observations"] == "1575.0.12;2022.0.7" and row["n_observations"] == 2
-    parts = [C.rebin(tmp_path / "raw" / row["obs_id"] / t / "pha.fits", tmp_path / "raw" / row["obs_id"] / t / "rmf.fits",
-                     64, *E_RANGE) for t in ("01575_000_r0012", "02022_000_r0007")]
+    assert row["csc_observations"] == "1575.0.12;2022.0.12" and row["n_observations"] == 2
+    parts = [rebin(tmp_path / "raw" / row["obs_id"] / t / "pha.fits", tmp_path / "raw" / row["obs_id"] / t / "rmf.fits",
+                     64, *E_RANGE) for t in ("01575_000_r0012", "02022_000_r0012")]
     counts, exposure = read_pha(row["path"], 64)
     assert np.array_equal(counts, parts[0][0] + parts[1][0]) and exposure == pytest.approx(parts[0][1] + parts[1][1])
     assert "2CXO J004241.0+411630" in set(obs["target"]) and len(rej) == 0
-    # the brightest observation's spectrum missing from the archive: the next one is used
+    # the brightest observation's spectrum missing from the archive: the next one is used, and a rerun does
+    # not ask for the missing one again
     server.packages.pop("1575.0.12/spectrum/")
-    obs2, *_ = _shards(cat, {**cfg, "observations": {**cfg["observations"], "max_per_source": 1}}, tmp_path, 1,
-                       raw="raw2", spec="spec2")[0]
-    assert obs2.set_index("target").loc["2CXO J004244.3+411608", "csc_observations"] == "2022.0.7"
+    one = {**cfg, "observations": {**cfg["observations"], "max_per_source": 1}}
+    obs2, *_ = _shards(cat, one, tmp_path, 1, raw="raw2", spec="spec2")[0]
+    assert obs2.set_index("target").loc["2CXO J004244.3+411608", "csc_observations"] == "2022.0.12"
+    before = server.counts.copy()
+    obs3, *_ = _shards(cat, one, tmp_path, 1, raw="raw2", spec="spec2")[0]
+    assert server.counts == before and obs3["csc_observations"].tolist() == obs2["csc_observations"].tolist()
+    # a transient failure that outlasts the retries stops the source (no note, the next one is not tried)
+    server.faults[server.file_of("2CXO J004244.3+411608", "pha", 1)] = ["always:503"]
+    obs4, rej4, *_ = _shards(cat, one, tmp_path, 1, raw="raw3", spec="spec3")[0]
+    assert rej4.set_index("record_id").loc[obs2.set_index("target").loc["2CXO J004244.3+411608", "obs_id"], "reason"] \
+        == "http_503" and "2CXO J004244.3+411608" not in set(obs4["target"])
+    assert [p.parent.name for p in (tmp_path / "raw3").rglob("unusable.json")] == ["01575_000_r0012"]
+
+
+def test_failed_or_cut_answers_are_rejects_never_cached(server, tmp_path):
+    """An observation lookup that fails after its retries rejects its batch (nothing cached, a rerun asks
+    again); an answer the TAP service cuts at its row limit (QUERY_STATUS OVERFLOW) is never used."""
+    cfg = _cfg(server)
+    cat, _ = C.fetch_catalog(cfg)
+    server.faults["csc_obs"] = ["always:500"]
+    outs = _shards(cat, cfg, tmp_path)
+    rej = pd.concat([o[1] for o in outs], ignore_index=True)
+    assert sum(len(o[0]) for o in outs) == 0 and set(rej["reason"]) == {"observations_http_500"}
+    assert set(rej["record_id"]) == set(cat["source_id"]) and not list((tmp_path / "raw").rglob("observations.json"))
+    server.faults["csc_obs"] = ["overflow"]
+    outs = _shards(cat, cfg, tmp_path, n_shards=1)
+    rej = outs[0][1]
+    assert (rej["reason"] == "observations_overflow").sum() == 3  # the first batch of names_per_query = 3
+    server.faults.clear()
+    server.faults["simbad"] = ["always:overflow"]
+    outs = _shards(cat, cfg, tmp_path, n_shards=1, raw="raw_s", spec="spec_s")
+    assert len(outs[0][0]) == 8 and len(outs[0][3]) == 0
+    assert set(outs[0][1].query("record_type == 'links'")["reason"]) == {"simbad_overflow"}
+    assert not list((tmp_path / "raw_s").rglob("simbad.json"))
 
 
 def test_usable_observations_and_otype_classes():
@@ -219,9 +261,8 @@ def test_spectra_dataset_on_source_csc(server, tmp_path):
     res = wf / "results" / "spectra" / "csc"
     src = pd.read_parquet(res / "dataset" / "sources.parquet")
     assert len(src) == 8 and src["n_papers"].sum() > 0
-    n_files = server.file_requests()
     again = run_snakemake(wf, "results/spectra/csc/dataset/summary.json", "--configfile", "csc.yaml", "-n")
-    assert "Nothing to be done" in again.stdout + again.stderr and server.file_requests() == n_files
+    assert "Nothing to be done" in again.stdout + again.stderr
     for p in wf.rglob("*"):
         if p.is_file() and p.suffix in (".log", ".yaml", ".json", ".parquet", ".tsv", ".txt"):
             assert TOKEN.encode() not in p.read_bytes(), p
@@ -310,3 +351,25 @@ def test_fetch_bytes_with_content_encoding_and_gzip_fits():
     with pytest.raises(FetchError) as info:
         check_fits(gzip.compress(fits_bytes)[:40], "x.fits")
     assert info.value.reason == "truncated_gzip"
+
+
+def test_clean_partials_spares_files_another_shard_is_writing(tmp_path):
+    """Shard jobs share raw/: a job's clean-up removes what killed jobs left, never a live job's temporary file."""
+    import subprocess
+    import sys
+
+    from skytext.sources.download import clean_partials
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        (tmp_path / "a").mkdir()
+        keep = tmp_path / "a" / f".pha.fits.part-{live.pid}-1"
+        gone = tmp_path / "a" / f".pha.fits.part-{dead.pid}-1"
+        for p in (keep, gone):
+            p.write_bytes(b"x")
+        clean_partials(tmp_path, recursive=True)
+        assert keep.exists() and not gone.exists()
+    finally:
+        live.kill()

@@ -20,7 +20,8 @@ Faults: ``server.faults[key]`` is a list of actions consumed one per request to 
 ``"browse:<packageset>"``, ``"csc"``, ``"csc_obs"``, ``"simbad"`` or ``"ads"``); ``always:<action>`` is never
 consumed. Actions: ``500``, ``503``, ``429`` (with ``Retry-After: 0``), ``drop`` (close without an answer),
 ``slow`` (sleep ``slow_s``), ``truncate`` (announce the full length, send half), ``cutfits`` (the FITS inside
-cut short, then compressed again: a whole gzip of a broken FITS). ``server.counts[key]`` counts requests;
+cut short, then compressed again: a whole gzip of a broken FITS), ``overflow`` (a VOTable whose QUERY_STATUS
+says the row limit cut it). ``server.counts[key]`` counts requests;
 ``server.tokens_seen`` the Authorization headers.
 """
 
@@ -30,6 +31,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 import sys
 import tempfile
 from pathlib import Path
@@ -135,6 +137,8 @@ class _Handler(ReplayHandler):
     server: CSCReplay
 
     def mangle(self, action, body):
+        if action == "overflow":  # the service's row limit cut the answer: QUERY_STATUS after the table
+            return body.replace(b"</TABLE>", b'</TABLE>\n<INFO name="QUERY_STATUS" value="OVERFLOW"/>', 1)
         if action != "cutfits":
             return body
         raw = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
@@ -205,7 +209,9 @@ class _Handler(ReplayHandler):
 
     def _csc_obs(self, query: str) -> bytes:
         """The three association queries: by name, by (stack, region), by (obsid, obi, region)."""
-        rows = [(r["name"], o, f"acisfJ{o['obsid']:05d}_001") for r in self.server.catalog for o in r["observations"]]
+        # one detect stack per (source, region): observations of a source that share a region share its stack
+        rows = [(r["name"], o, f"acisfJ{zlib.crc32(r['name'].encode()):08x}_{o['region_id']:03d}")
+                for r in self.server.catalog for o in r["observations"]]
         types = {"name": "U64", "detect_stack_id": "U32", "match_type": "U1", "instrument": "U4", "obsid": "i4", "obi": "i2",
                  "region_id": "i4", "src_cnts_aper_b": "f8", "var_index_b": "f8"}
         if "master_stack_assoc" in query:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,9 +49,9 @@ from skytext.core.contracts import OBSERVATIONS, conform, empty, rejects_frame
 from skytext.core.retry import RETRYABLE_STATUS, retry_after_s
 from skytext.core.safepath import safe_join, safe_name
 from skytext.core.sharding import in_shard
-from skytext.sources.csc_files import lookup_observations, rebin, source_files
+from skytext.sources.csc_files import lookup_observations, source_files
 from skytext.sources.csc_papers import _json_cache, ads_papers, gather_papers, otype_class, simbad_lookup  # noqa: F401
-from skytext.sources.download import DownloadPolicy, FetchError, classify, write_atomic
+from skytext.sources.download import DownloadPolicy, FetchError, classify, clean_partials, write_atomic
 
 log = logging.getLogger(__name__)
 STAGE_CAT, STAGE_SHARD = "spectra_csc_catalog", "spectra_csc_spectra"
@@ -94,12 +95,18 @@ def classify_dal(exc: BaseException) -> FetchError:
 
 
 def tap_query(url: str, adql: str, policy: DownloadPolicy, what: str = "tap") -> pd.DataFrame:
-    """Run ``adql`` synchronously on the TAP service at ``url`` (retried); the result as a DataFrame."""
+    """Run ``adql`` synchronously on the TAP service at ``url`` (retried); the result as a DataFrame. An answer
+    the service cut at its row limit (QUERY_STATUS OVERFLOW) raises a non-retryable FetchError ``overflow``."""
     import pyvo
 
     def attempt():
-        with _TimeoutSession(policy.timeout_s) as s:
-            return pyvo.dal.TAPService(url, session=s).run_sync(adql).to_table()
+        with _TimeoutSession(policy.timeout_s) as s, warnings.catch_warnings():
+            warnings.simplefilter("ignore", pyvo.dal.exceptions.DALOverflowWarning)  # handled below
+            res = pyvo.dal.TAPService(url, session=s).run_sync(adql)
+        if str(res.status[0]).lower() == "overflow":  # pyvo only warns: a cut answer must never be cached
+            raise FetchError("overflow", f"{what}: the service cut the answer at {len(res)} rows (its row limit); "
+                             "ask for fewer names or a smaller cone", False)
+        return res.to_table()
 
     table = retry.call_with_retries(attempt, classify_dal, policy, what)
     df = table.to_pandas()
@@ -204,13 +211,14 @@ def fetch_catalog(csc: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 # ------------------------------------------------------------------------------------------ spectra
 def _observations(rows: list[dict], csc: dict, raw_dir: Path, policy: DownloadPolicy, reject) -> dict[str, list]:
-    """source_id -> its observation rows, from the cache ``raw_dir/<source>/observations.json`` or the TAP
-    (``names_per_query`` names per query); the sources of a batch that fails become rejects."""
-    out, todo = {}, []
+    """source_id -> its observation rows, from the cache ``raw_dir/<source>/observations.json`` (valid for the
+    tables it was asked of) or the TAP (``names_per_query`` names per query); the sources of a batch that fails
+    become rejects, and nothing of it is cached."""
+    out, todo, tables = {}, [], csc["observations"]["tables"]
     for r in rows:
         got = _json_cache(safe_join(raw_dir, r["source_id"], "observations.json"))
-        if isinstance(got, list):
-            out[r["source_id"]] = got
+        if isinstance(got, dict) and got.get("tables") == tables:  # asked of other tables: ask again
+            out[r["source_id"]] = got["rows"]
         else:
             todo.append(r)
     step = int(csc["observations"]["names_per_query"])
@@ -226,24 +234,23 @@ def _observations(rows: list[dict], csc: dict, raw_dir: Path, policy: DownloadPo
             out[r["source_id"]] = found.get(r["name"], [])
             safe_join(raw_dir, r["source_id"]).mkdir(parents=True, exist_ok=True)
             write_atomic(safe_join(raw_dir, r["source_id"], "observations.json"),
-                         lambda p, v=out[r["source_id"]]: p.write_text(json.dumps(v)))
+                         lambda p, v=out[r["source_id"]]: p.write_text(json.dumps({"tables": tables, "rows": v})))
     return out
 
 
-def _observation(r: dict, got: list, spec_dir: Path, n_channels: int, e_range) -> dict:
-    """The source's observations rebinned onto the common grid and summed, written as one PHA; its row."""
+def _observation(r: dict, got: list, spec_dir: Path) -> dict:
+    """The source's rebinned observations summed and written as one PHA; its observations row."""
     from skytext.sources.ogip import write_pha
 
     sid = r["source_id"]
     out = safe_join(spec_dir, f"{sid}.pha")
-    parts = [rebin(paths["pha"], paths["rmf"], n_channels, *e_range) for _, paths in got]
-    counts, exposure = np.sum([c for c, _ in parts], axis=0), float(sum(e for _, e in parts))
-    tags = ";".join(f"{o['obsid']}.{o['obi']}.{o['region_id']}" for o, _ in got)
+    counts, exposure = np.sum([c for *_, c, _ in got], axis=0), float(sum(e for *_, e in got))
+    tags = ";".join(f"{o['obsid']}.{o['obi']}.{o['region_id']}" for o, *_ in got)
     write_atomic(out, lambda p: write_pha(p, counts, exposure, {"OBJECT": r["name"][:60], "TELESCOP": "CHANDRA",
                                                                  "INSTRUME": "ACIS", "OBS_IDS": tags[:68]}))
-    first = got[0][1]
-    cnts = sum(o["src_cnts"] for o, _ in got)
-    var = [o["var_index_b"] for o, _ in got if o.get("var_index_b") is not None]
+    first = got[0][1]  # the responses of the observation with the most source counts
+    cnts = sum(o["src_cnts"] for o, *_ in got)
+    var = [o["var_index_b"] for o, *_ in got if o.get("var_index_b") is not None]
     return {"obs_id": sid, "src_cnts_aper_b": math.log10(cnts) if cnts > 0 else np.nan,
             "var_index_b": max(var) if var else np.nan, "proposal_id": sid, "modality": "spectrum", "path": str(Path(spec_dir) / out.name),
             "cycle": pd.NA, "instrument": "ACIS", "filter": "", "target": r["name"], "csc_observations": tags,
@@ -271,14 +278,11 @@ def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, r
     Returns (observations, rejects, papers, links, stats); stats counts what was actually asked ('fetched'
     sources, 'files', 'simbad' and 'ads' queries) so a rerun can be checked to send none. ``class_map``
     (class -> SIMBAD otypes) gives each spectrum a ``simbad_class``."""
-    from skytext.sources.ogip import PHAError
-
     policy = DownloadPolicy.from_config(csc["download"])
     raw_dir, spec_dir = Path(raw_dir), Path(spec_dir)
     for folder in (spec_dir, raw_dir):
         folder.mkdir(parents=True, exist_ok=True)
-        for p in folder.rglob(".*.part-*"):
-            p.unlink(missing_ok=True)
+        clean_partials(folder, recursive=True)  # another shard's live temporary files are left alone
     rows = catalog[in_shard(catalog["source_id"], shard, n_shards)].to_dict("records")
     stats = {"fetched": 0, "cached": 0, "files": 0, "simbad": 0, "ads": 0}
     rejects, obs, links = [], [], []
@@ -290,7 +294,7 @@ def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, r
     rows = [r for r in rows if r["source_id"] in known]
 
     def files(r: dict):
-        return source_files(r["source_id"], known[r["source_id"]], csc, raw_dir, policy)
+        return source_files(r["source_id"], known[r["source_id"]], csc, raw_dir, policy, n_channels, e_range)
 
     with ThreadPoolExecutor(max_workers=max(1, int(csc["download"]["workers"]))) as pool:
         outcomes = list(pool.map(files, rows))
@@ -301,11 +305,7 @@ def acquire_shard(catalog: pd.DataFrame, csc: dict, shard: int, n_shards: int, r
             continue
         stats["fetched" if got["fetched"] else "cached"] += 1
         stats["files"] += got["fetched"]
-        try:
-            obs.append(_observation(r, got["obs"], spec_dir, n_channels, e_range))
-        except PHAError as err:
-            reject("spectrum", sid, err.reason, err.detail)
-            continue
+        obs.append(_observation(r, got["obs"], spec_dir))
         try:
             codes, otype = _simbad(r, csc, raw_dir, policy, stats)
         except FetchError as err:

@@ -57,12 +57,37 @@ def _strip(df: pd.DataFrame, what: str, cols: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
+TERMS_PER_QUERY = 200  # (stack, region) or (obsid, obi, region) terms per association query
+
+
+def _chunked_query(csc: dict, policy, select: str, table: str, keys: list[tuple], cols: tuple[str, ...], what: str,
+                   need: tuple[str, ...]) -> pd.DataFrame:
+    from skytext.sources.csc import tap_query  # csc imports this module
+
+    parts = [_strip(tap_query(csc["tap_url"], f"SELECT {select} FROM {table} WHERE {_any_of(keys[i: i + TERMS_PER_QUERY], cols)}",
+                              policy, what), table, need) for i in range(0, len(keys), TERMS_PER_QUERY)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(need))
+
+
+def _keys(df: pd.DataFrame, cols: tuple[str, ...]) -> tuple[pd.DataFrame, list[tuple]]:
+    """Rows whose key columns are all present (NULL ids cannot name a file), and their distinct keys."""
+    df = df.copy()
+    for c in cols:
+        df[c] = df[c].map(_text).replace("", np.nan) if c == "detect_stack_id" else pd.to_numeric(df[c], errors="coerce")
+    df = df.dropna(subset=list(cols))
+    for c in cols:
+        if c != "detect_stack_id":
+            df[c] = df[c].astype("int64")
+    return df, sorted(set(df[list(cols)].itertuples(index=False, name=None)))
+
+
 def lookup_observations(names: list[str], csc: dict, policy: DownloadPolicy) -> dict[str, list[dict]]:
     """name -> its per-observation detections (possibly none), for every name asked (raises FetchError).
 
-    Three plain queries rather than one join (the CSC TAP is reported to refuse multi-condition joins):
+    Plain queries, each at most TERMS_PER_QUERY terms long, rather than one join (CIAO's own query is a
+    five-table join through ``csccli/getProperties``; small plain queries keep every TAP answer short):
     master_stack_assoc by name -> stack_observation_assoc by (detect_stack_id, region_id) ->
-    observation_source by (obsid, obi, region_id)."""
+    observation_source by (obsid, obi, region_id). Rows with NULL ids are dropped (they name no file)."""
     from skytext.sources.csc import tap_query  # csc imports this module
 
     t = csc["observations"]["tables"]
@@ -70,29 +95,30 @@ def lookup_observations(names: list[str], csc: dict, policy: DownloadPolicy) -> 
                          f"{t['master_stack_assoc']} WHERE name IN ({', '.join(_adql_str(n) for n in names)})",
                          policy, "csc stack assoc"), "master_stack_assoc", ("name", "detect_stack_id", "region_id", "match_type"))
     out: dict[str, list[dict]] = {n: [] for n in names}
-    if a.empty:
-        return out
-    stacks = sorted({(r.detect_stack_id, int(r.region_id)) for r in a.itertuples()})
-    b = _strip(tap_query(csc["tap_url"], f"SELECT detect_stack_id, region_id, obsid, obi FROM {t['stack_observation_assoc']} "
-                         f"WHERE {_any_of(stacks, ('detect_stack_id', 'region_id'))}", policy, "csc stack obs"),
-               "stack_observation_assoc", ("detect_stack_id", "region_id", "obsid", "obi"))
-    keys = sorted({(int(r.obsid), int(r.obi), int(r.region_id)) for r in b.itertuples()})
-    o = pd.DataFrame(columns=["obsid", "obi", "region_id", "instrument", "src_cnts_aper_b", "var_index_b"])
-    if keys:
-        o = _strip(tap_query(csc["tap_url"], "SELECT obsid, obi, region_id, instrument, src_cnts_aper_b, var_index_b "
-                             f"FROM {t['observation_source']} WHERE {_any_of(keys, ('obsid', 'obi', 'region_id'))}",
-                             policy, "csc observation source"), "observation_source",
-                   ("obsid", "obi", "region_id", "instrument", "src_cnts_aper_b"))
+    a, stacks = _keys(a, ("detect_stack_id", "region_id"))
+    b = _chunked_query(csc, policy, "detect_stack_id, region_id, obsid, obi", t["stack_observation_assoc"], stacks,
+                       ("detect_stack_id", "region_id"), "csc stack obs", ("detect_stack_id", "region_id", "obsid", "obi"))
+    b, _ = _keys(b, ("detect_stack_id", "region_id"))
+    b, keys = _keys(b, ("obsid", "obi", "region_id"))
+    o = _chunked_query(csc, policy, "obsid, obi, region_id, instrument, src_cnts_aper_b, var_index_b", t["observation_source"],
+                       keys, ("obsid", "obi", "region_id"), "csc observation source",
+                       ("obsid", "obi", "region_id", "instrument", "src_cnts_aper_b"))
+    o, _ = _keys(o, ("obsid", "obi", "region_id"))
     rows = a.merge(b, on=["detect_stack_id", "region_id"]).merge(o, on=["obsid", "obi", "region_id"])
     for r in rows.drop_duplicates(["name", "obsid", "obi", "region_id"]).to_dict("records"):
         if str(r["name"]) not in out:
             continue
+        var, cnts = pd.to_numeric(r.get("var_index_b"), errors="coerce"), pd.to_numeric(r["src_cnts_aper_b"], errors="coerce")
         out[str(r["name"])].append({
             "obsid": int(r["obsid"]), "obi": int(r["obi"]), "region_id": int(r["region_id"]),
-            "instrument": str(r["instrument"]).upper(), "match_type": str(r["match_type"]).lower(),
-            "src_cnts": float(r["src_cnts_aper_b"]) if pd.notna(r["src_cnts_aper_b"]) else 0.0,
-            "var_index_b": float(r["var_index_b"]) if pd.notna(r.get("var_index_b")) else None})
+            "instrument": _text(r["instrument"]).upper(), "match_type": _text(r["match_type"]).lower(),
+            "src_cnts": float(cnts) if pd.notna(cnts) else 0.0, "var_index_b": float(var) if pd.notna(var) else None})
     return out
+
+
+def _text(v) -> str:
+    """A VOTable string cell as text ('' for NULL/masked)."""
+    return v.strip() if isinstance(v, str) else ""
 
 
 def usable(rows: list[dict], cfg: dict) -> tuple[list[dict], str, str]:
@@ -101,7 +127,9 @@ def usable(rows: list[dict], cfg: dict) -> tuple[list[dict], str, str]:
         return [], "no_observation", "the CSC lists no observation of this source"
     acis = [r for r in rows if r["instrument"].startswith("ACIS")]
     if not acis:
-        return [], "hrc_only", f"{len(rows)} HRC observation(s); the CSC has PHA spectra for ACIS only"
+        kinds = sorted({r["instrument"] or "NULL" for r in rows})
+        reason = "hrc_only" if kinds == ["HRC"] else "no_acis_observation"
+        return [], reason, f"{len(rows)} observation(s) of instrument {kinds}; the CSC has PHA spectra for ACIS only"
     ok = [r for r in acis if r["match_type"] in cfg["match_types"]]
     if not ok:
         kinds = sorted({r["match_type"] for r in acis})
@@ -191,7 +219,9 @@ def fetch_observation(sid: str, r: dict, files: dict, raw_dir: Path, policy: Dow
                 fetched += 1
             paths[ft] = dest
     if names:
-        write_atomic(folder / "names.json", lambda p: p.write_text(json.dumps({k: safe_name(v) for k, v in names.items()})))
+        known = _read_json(folder / "names.json")
+        merged = {**(known if isinstance(known, dict) else {}), **{k: safe_name(v) for k, v in names.items()}}
+        write_atomic(folder / "names.json", lambda p: p.write_text(json.dumps(merged)))
     return paths, fetched
 
 
@@ -207,11 +237,13 @@ def rebin(pha: Path, rmf: Path, n_channels: int, e_min: float, e_max: float) -> 
         with fits.open(rmf, memmap=False) as hdul:
             eb = hdul["EBOUNDS"].data
             ch, lo, hi = (np.asarray(eb[c], dtype=float) for c in ("CHANNEL", "E_MIN", "E_MAX"))
-        with fits.open(pha, memmap=False) as hdul:
-            ext = next(h for h in hdul[1:] if "CHANNEL" in [n.upper() for n in h.columns.names])
-            chan = np.asarray(ext.data["CHANNEL"], dtype=float)
     except Exception as exc:  # noqa: BLE001
         raise PHAError("bad_response", f"{rmf.name}: no usable EBOUNDS ({type(exc).__name__})") from exc
+    with fits.open(pha, memmap=False) as hdul:  # read_pha has opened it: the OGIP SPECTRUM extension exists
+        ext = next(h for h in hdul[1:] if h.header.get("HDUCLAS1") == "SPECTRUM" or h.header.get("EXTNAME") == "SPECTRUM")
+        chan = np.asarray(ext.data["CHANNEL"], dtype=float) if "CHANNEL" in ext.columns.names else np.arange(1, len(counts) + 1.0)
+    if len(chan) != len(counts):
+        raise PHAError("bad_spectrum", f"{pha.name}: {len(chan)} channels but {len(counts)} counts")
     energy = np.interp(chan, ch, 0.5 * (lo + hi), left=np.nan, right=np.nan)
     edges = np.linspace(e_min, e_max, n_channels + 1)
     ok = np.isfinite(energy) & (energy >= e_min) & (energy < e_max)
@@ -222,22 +254,50 @@ def rebin(pha: Path, rmf: Path, n_channels: int, e_min: float, e_max: float) -> 
     return out.astype(np.int32), exposure
 
 
-def source_files(sid: str, rows: list[dict], csc: dict, raw_dir: Path, policy: DownloadPolicy) -> dict:
-    """Fetch the files of a source's best observations, trying the next one when one fails, until
-    ``max_per_source`` are stored. Returns {"obs": [(row, paths)], "fetched": n, "reason", "detail"}."""
+# the observation's own fault (kept after all retries): remember it and try the next observation
+PERMANENT = {"not_in_archive", "http_400", "http_404", "corrupt_fits", "truncated_fits", "truncated_gzip"}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def source_files(sid: str, rows: list[dict], csc: dict, raw_dir: Path, policy: DownloadPolicy, n_channels: int,
+                 e_range: tuple[float, float]) -> dict:
+    """The rebinned spectra of a source's best observations, up to ``max_per_source``.
+
+    An observation whose file the archive lacks or keeps broken, or whose spectrum cannot be used (a
+    :class:`~skytext.sources.ogip.PHAError`), is noted in ``<obs>/unusable.json`` (a rerun skips it; delete
+    the note to try again) and the next one is tried. A transient failure that outlasts the retries
+    (timeouts, 5xx, 429) stops the source, so a rerun tries it again. Returns {"obs": [(row, paths, counts,
+    exposure)], "fetched": files fetched, "reason", "detail"} (reason and detail when "obs" is empty)."""
+    from skytext.sources.ogip import PHAError
+
     cfg = csc["observations"]
     cands, reason, detail = usable(rows, cfg)
     got, fetched, failures = [], 0, []
     for r in cands:
         if len(got) >= cfg["max_per_source"]:
             break
+        note = safe_join(raw_dir, sid, obs_tag(r), "unusable.json")
+        known = _read_json(note)
+        if isinstance(known, dict):
+            failures.append((known.get("reason", "unusable"), known.get("detail", "")))
+            continue
         try:
             paths, n = fetch_observation(sid, r, csc["files"], raw_dir, policy)
-        except FetchError as err:
-            failures.append(err)
+            fetched += n
+            counts, exposure = rebin(paths["pha"], paths["rmf"], n_channels, *e_range)
+        except (FetchError, PHAError) as err:
+            if isinstance(err, FetchError) and err.reason not in PERMANENT:
+                return {"obs": [], "fetched": fetched, "reason": err.reason, "detail": f"{obs_tag(r)}: {err.detail}"[:300]}
+            failures.append((err.reason, f"{obs_tag(r)}: {err.detail}"))
+            write_atomic(note, lambda p, e=err: p.write_text(json.dumps({"reason": e.reason, "detail": str(e.detail)[:300]})))
             continue
-        got.append((r, paths))
-        fetched += n
+        got.append((r, paths, counts, exposure))
     if not got and failures:
-        reason, detail = failures[-1].reason, "; ".join(f"{e.reason}: {e.detail}" for e in failures)[:300]
+        reason, detail = failures[-1][0], "; ".join(f"{rs}: {d}" for rs, d in failures)[:300]
     return {"obs": got, "fetched": fetched, "reason": reason, "detail": detail}

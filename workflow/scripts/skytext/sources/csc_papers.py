@@ -34,7 +34,8 @@ def simbad_lookup(ra: float, dec: float, csc: dict, policy: DownloadPolicy) -> d
     if len(df) and {"otype", "ra", "dec"} <= set(df.columns):
         d = np.hypot((pd.to_numeric(df["ra"], errors="coerce") - ra) * np.cos(np.radians(dec)),
                      pd.to_numeric(df["dec"], errors="coerce") - dec).fillna(np.inf)
-        otype = str(df["otype"].iloc[int(np.argmin(d.to_numpy()))] or "").strip()
+        v = df["otype"].iloc[int(np.argmin(d.to_numpy()))]
+        otype = v.strip() if isinstance(v, str) else ""  # NULL/masked: no type
     return {"bibcodes": sorted(dict.fromkeys(codes), key=lambda c: c[:4], reverse=True)[: csc["max_papers"]],
             "otype": otype}
 

@@ -164,9 +164,29 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _clean_partials(folder: Path) -> None:
-    for p in folder.glob(".*.part-*"):
-        p.unlink(missing_ok=True)
+def _writer_alive(part: Path) -> bool:
+    """Whether the process that is writing the temporary file ``part`` (``.<name>.part-<pid>-<thread>``) runs."""
+    try:
+        pid = int(part.name.rsplit(".part-", 1)[1].split("-")[0])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False  # ours from an earlier call: no write is under way in this process now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_partials(folder: Path, recursive: bool = False) -> None:
+    """Remove the temporary files a killed job left in ``folder``; those of a job still writing (another
+    shard sharing the folder) are left alone."""
+    for p in (folder.rglob if recursive else folder.glob)(".*.part-*"):
+        if not _writer_alive(p):
+            p.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- shard
@@ -294,7 +314,7 @@ def download_shard(plan: pd.DataFrame, settings: ShardSettings) -> tuple[pd.Data
     """
     image_root = Path(settings.image_dir)
     image_root.mkdir(parents=True, exist_ok=True)
-    _clean_partials(image_root)
+    clean_partials(image_root)
     local = threading.local()
     sessions: list[requests.Session] = []
 
