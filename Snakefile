@@ -1,7 +1,7 @@
 # skytext: link astronomical observations with natural language, one study per config section.
 # Shared helpers and the config check live in workflow/rules/common.smk; each study's rules in
 # workflow/rules/<study>/ (one file per stage), with a target rule named after the study (`snakemake --cores
-# all <study>` runs that study alone) in the study's evaluate.smk.
+# all <study>` runs that study alone) in the study's last stage file (evaluate.smk; compare.smk for analysis).
 from snakemake.utils import min_version
 
 min_version("9.0")

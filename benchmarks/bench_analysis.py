@@ -11,6 +11,11 @@ files), the total wall time, and the kNN race.
 
     python benchmarks/bench_analysis.py --quick   # 10,000 objects
     python benchmarks/bench_analysis.py           # 100,000 objects (goal: <= 20 min, <= 6 GB per job)
+    python benchmarks/bench_analysis.py --probes  # probe quality on a 768-d set (issue 22, item 19)
+
+``--probes`` scores the kNN, linear and MLP probes (no bootstrap) on :func:`skytext.analysis.synthetic.wide`
+(3,000 objects x 768 dims: a redshift-like ``z`` and ``logm`` encoded, ``noise_prop`` not) with the default
+settings, in-process, and prints R² per property and method.
 
 UMAP dominates per object; it is fitted on a seeded subsample of ``analysis.umap.max_objects`` (20,000 by
 default) with ``low_memory=True``; mutual kNN and CKA use at most ``analysis.pairs.max_objects`` shared
@@ -42,6 +47,7 @@ from skytext.analysis.probes import have_faiss, knn_search  # noqa: E402
 
 
 def make_data(work: Path, n: int, dims: int) -> list[dict]:
+    """Write the three synthetic sets and the catalogue under ``work/data``; return their config entries."""
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     cat = synthetic.catalogue(n, seed=0)
@@ -80,7 +86,24 @@ def knn_race(work: Path, k: int, max_queries: int = 5000) -> dict:
     return out
 
 
+def probe_quality(n: int, dims: int) -> dict:
+    """R² of every probe on the wide synthetic set (defaults, no bootstrap), with the seconds it took."""
+    from skytext.analysis.probes import run_probes
+    from skytext.core.config import defaults
+
+    cat, X = synthetic.wide(n, dims, 0)
+    objects = cat.rename(columns={"object_id": "id"})
+    objects["split"] = split_objects(objects["id"], 0.3, 0)
+    cfg = {**defaults("analysis.probes"), "n_boot": 0}
+    t0 = time.perf_counter()
+    table, _, notes = run_probes(X, objects, ["z", "logm", "noise_prop"], [], cfg, 0, "wide")
+    r2 = table[table.metric == "r2"].pivot(index="property", columns="method", values="value").round(3)
+    return {"n_objects": n, "dims": dims, "r2": r2.to_dict(orient="index"), "notes": notes,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def run(n: int, dims: int, keep: bool) -> dict:
+    """Run the whole analysis target on ``n`` objects x ``dims`` x 3 sets; timings, scores and the kNN race."""
     work = Path(tempfile.mkdtemp(prefix="bench_analysis_"))
     try:
         t0 = time.perf_counter()
@@ -127,15 +150,19 @@ def run(n: int, dims: int, keep: bool) -> dict:
 
 
 def main(argv=None) -> int:
+    """Command line: see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10,000 objects instead of 100,000")
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--dims", type=int, default=768)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", default=None, help="also write the result here")
+    ap.add_argument("--probes", action="store_true", help="probe quality on 3,000 objects x 768 dims instead")
     args = ap.parse_args(argv)
-    n = args.n or (10_000 if args.quick else 100_000)
-    result = run(n, args.dims, args.keep)
+    if args.probes:
+        result = probe_quality(args.n or 3000, args.dims)
+    else:
+        result = run(args.n or (10_000 if args.quick else 100_000), args.dims, args.keep)
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:

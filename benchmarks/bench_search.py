@@ -59,6 +59,7 @@ def make_data(n: int, d: int, dtype: str, seed: int, chunk: int = 65536):
 
 
 def worker(args) -> None:
+    """Subprocess body: run one method on the seeded data and print its time, memory and top-k as JSON."""
     import numpy as np
     import torch
 
@@ -69,6 +70,7 @@ def worker(args) -> None:
     keys = make_data(args.nk, args.d, args.dtype, seed=2)
 
     def numpy_brute(q, kk, k):
+        """The full float32 score matrix, argpartition, then a sort of the k."""
         s = q.astype(np.float32, copy=False) @ kk.astype(np.float32, copy=False).T
         part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         vals = np.take_along_axis(s, part, 1)
@@ -76,14 +78,17 @@ def worker(args) -> None:
         return np.take_along_axis(vals, order, 1), np.take_along_axis(part, order, 1)
 
     def torch_brute(q, kk, k):
+        """The full float32 score matrix and torch.topk."""
         s = torch.from_numpy(q.astype(np.float32, copy=False)) @ torch.from_numpy(kk.astype(np.float32, copy=False)).T
         v, i = torch.topk(s, k, dim=1)
         return v.numpy(), i.numpy()
 
     def skytext(q, kk, k):
+        """skytext.eval.search.topk in chunks of --chunk rows."""
         return topk(q, kk, k, chunk_size=args.chunk)
 
     def faiss_flat(q, kk, k):  # the anchor: exact inner-product search, keys copied into the index (float32)
+        """FAISS IndexFlatIP over the keys."""
         import faiss
 
         faiss.omp_set_num_threads(args.threads)
@@ -109,6 +114,7 @@ def worker(args) -> None:
 
 # ------------------------------------------------------------------------------------------------ driver
 def run(method: str, nq: int, nk: int, d: int, dtype: str, args, out: str | None = None) -> dict:
+    """One method in its own subprocess: its result row (seconds, peak and working memory)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads),
            "MKL_NUM_THREADS": str(args.threads)}  # fmt: skip
     cmd = [sys.executable, __file__, "--worker", method, "--nq", str(nq), "--nk", str(nk), "--d", str(d),
@@ -145,6 +151,7 @@ def anchor(rows: dict, nq: int, dtype: str, same: float | None) -> None:
 
 
 def compare(nq_full: int, nk: int, d: int, args) -> None:
+    """Every method on the same data, per storage dtype; prints the table and the FAISS anchor line."""
     nq = nq_full
     budget = args.mem_gib * 2**30
     if nq * nk * 16 > budget:
@@ -174,6 +181,7 @@ def compare(nq_full: int, nk: int, d: int, args) -> None:
 
 
 def million(args) -> None:
+    """skytext alone on 1,000,000 keys: shows its memory does not grow with the key count."""
     nq, nk, d = args.million_queries, 1_000_000, args.d
     print(f"\n1M x 1M memory-bound demonstration: skytext.topk on {nq:,} queries x {nk:,} keys, d={d}, float16")
     r = run("skytext", nq, nk, d, "float16", args)
@@ -186,6 +194,7 @@ def million(args) -> None:
 
 
 def main() -> None:
+    """Parse the command line and run the chosen benchmark."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10k x 10k only (under a minute)")
     ap.add_argument("--full", action="store_true", help="also run skytext on all queries when brute force was cut")

@@ -59,6 +59,7 @@ from skytext.sources import sky_demo as demo  # noqa: E402
 from skytext.align.embed import embed_images  # noqa: E402
 from skytext.align.models import ModelSpec, build_model, pick_device, register_config  # noqa: E402
 from skytext.align.train import TrainConfig, train  # noqa: E402
+from skytext.core.config import defaults  # noqa: E402
 
 DEFAULTS = {"images": 512, "batch_size": 64, "steps": 30, "warmup": 3, "repeats": 3}
 QUICK = {"images": 256, "batch_size": 32, "steps": 16, "warmup": 2, "repeats": 3}
@@ -207,14 +208,19 @@ def bench_embed(args, spec, device, obs) -> dict:
     return {"ours": n / min(t_ours), "bare": n / min(t_bare), "max_abs_diff": diff}
 
 
+def train_config(**overrides) -> TrainConfig:
+    """The schema's default ``images.train`` section with ``overrides`` (the schema is the only home of defaults)."""
+    return TrainConfig.from_config({**defaults("images.train"), **overrides}, seed=0)
+
+
 def bench_train(args, spec, device, obs, captions, tmp: Path) -> dict:
     preprocess = build_model(spec)[1]
     size = preprocess["image_size"]
     W, S = args.warmup, args.steps
 
     def ours(steps: int, tag: str) -> float:
-        cfg = TrainConfig(steps=steps, batch_size=args.batch_size, warmup_steps=1, eval_every=10**9,
-                          checkpoint_every=10**9, precision=args.precision, device=str(device), workers=args.workers)
+        cfg = train_config(steps=steps, batch_size=args.batch_size, warmup_steps=1, eval_every=10**9,
+                           checkpoint_every=10**9, precision=args.precision, device=str(device), workers=args.workers)
         run = tmp / tag
         run.mkdir()
         sync(device)
@@ -228,7 +234,7 @@ def bench_train(args, spec, device, obs, captions, tmp: Path) -> dict:
     texts = [captions[p] for p in obs["proposal_id"].astype(str)]
     mean = torch.tensor(preprocess["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocess["std"], device=device).view(1, 3, 1, 1)
-    bare = BareTrainer(spec.arch, images, texts, mean, std, args.batch_size, device, args.precision, TrainConfig())
+    bare = BareTrainer(spec.arch, images, texts, mean, std, args.batch_size, device, args.precision, train_config())
     bare.timed(W)  # warm-up
 
     short, long, blocks = [], [], []
@@ -272,7 +278,8 @@ def main(argv=None) -> None:
     device = pick_device(args.device)
     config_file = None if str(args.config_file).lower() == "none" else str((ROOT / args.config_file).resolve())
     register_config(args.arch, config_file)
-    spec = ModelSpec(arch=args.arch, config_file=config_file, pretrained=None, seed=0)
+    spec = ModelSpec(arch=args.arch, config_file=config_file, pretrained=None, mode="full", weights=None, caption=None,
+                     head_hidden=defaults("images.model")["head_hidden"], seed=0)
     input_size = build_model(spec)[1]["image_size"]
     demo_size = args.demo_size or max(96, input_size)
     prec = "bf16 autocast" if use_bf16(device, args.precision) else "fp32"

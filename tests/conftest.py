@@ -23,8 +23,11 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 3600,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           **(env or {})}
+    # the timeout only guards against a hang (an hour): no test passes or fails on how fast the machine is
     proc = subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
     if check and proc.returncode != 0:
@@ -35,3 +38,34 @@ def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 600)
 @pytest.fixture
 def workflow_copy(tmp_path):
     return copy_workflow(tmp_path)
+
+
+def import_audit_env(wf: Path, out: Path) -> dict:
+    """Environment that makes every Snakemake job of ``wf`` record its imports into ``out``
+    (tests/audit/sitecustomize.py)."""
+    audit = Path(__file__).parent / "audit"
+    return {"SKYTEXT_IMPORT_AUDIT": str(out), "SKYTEXT_IMPORT_AUDIT_CODE": os.pathsep.join([str(wf / "workflow" / "scripts"), str(ROOT / "workflow" / "scripts")]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(audit), os.environ.get("PYTHONPATH")]))}
+
+
+@pytest.fixture(scope="session")
+def micro_all(tmp_path_factory):
+    """A workflow copy with the micro run of all four studies finished (tests/test_reruns.py: micro_config), each
+    job's imports audited. Tests that change its results must restore them (rerun) before they return."""
+    from types import SimpleNamespace
+
+    import yaml
+    from test_reruns import micro_config
+
+    keep = os.environ.get("SKYTEXT_MICRO_ALL_DIR")  # developers: reuse (and bring up to date) one folder
+    wf = Path(keep) if keep else tmp_path_factory.mktemp("micro_all")
+    if keep and wf.exists():
+        for name in ("workflow", "resources", "tests"):
+            shutil.rmtree(wf / name, ignore_errors=True)
+    wf.mkdir(parents=True, exist_ok=True)
+    copy_workflow(wf)
+    shutil.copytree(ROOT / "tests" / "data" / "analysis", wf / "tests" / "data" / "analysis")  # analysis fixtures
+    (wf / "micro-all.yaml").write_text(yaml.safe_dump(micro_config()))
+    audit = wf / "import-audit"
+    first = run_snakemake(wf, "--configfile", "micro-all.yaml", timeout=3600, env=import_audit_env(wf, audit))
+    return SimpleNamespace(wf=wf, config="micro-all.yaml", audit=audit, first=first)

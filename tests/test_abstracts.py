@@ -29,7 +29,7 @@ def test_every_record_is_kept_or_rejected_with_a_reason(parsed):
     assert sorted(proposals["proposal_id"]) == ["13495", "15354", "5092", "5371"]
     reasons = dict(zip(rejects["record_id"], rejects["reason"]))
     assert reasons["12000"] == "no_abstract"
-    assert reasons["ABC12"] == "bad_id"
+    assert reasons["ABC12@line43"] == "bad_id"
     assert reasons["13495"] == "duplicate_id"
     assert "no_fields" in reasons.values()
     assert len(proposals) + len(rejects) == 8
@@ -107,12 +107,46 @@ def test_empty_catalogue_gives_empty_tables():
     assert list(proposals.columns) == [c.name for c in PROPOSALS if c.required]
 
 
-def test_the_job_reports_decode_fallbacks(tmp_path, capsys):
-    import hst_abstracts
+def test_the_job_writes_decode_fallbacks_into_its_run_summary(tmp_path, capsys):
+    """Issue 22 item 20: the fallbacks are in the run summary file (and the log), not only the log."""
+    import json
+
+    from skytext.sources.abstracts import run_abstracts
 
     download = {"workers": 1, "timeout_s": 5, "retries": 0, "backoff_s": 0, "backoff_max_s": 0}
-    summary = hst_abstracts.main(str(DATA / "abstracts_mixed.cat"), download, str(tmp_path / "p.parquet"),
-                                 str(tmp_path / "r.parquet"))
-    assert summary == {"proposals": 3, "rejected": 1, "decode_fallback": 1}
-    out = capsys.readouterr().out
-    assert "decode_fallback=1" in out and "14002 (line 11, 1 bytes)" in out
+    out = {k: str(tmp_path / f"{k}") for k in ("p.parquet", "r.parquet", "run.json")}
+    summary = run_abstracts(str(DATA / "abstracts_mixed.cat"), download, *out.values())
+    assert summary == json.loads(Path(out["run.json"]).read_text())
+    assert summary["decode_fallbacks"] == [{"record_id": "14002", "line": 11, "legacy_bytes": 1}]
+    assert (summary["proposals"], summary["rejected"], summary["decode_fallback"]) == (3, 1, 1)
+    assert summary["reject_reasons"] == {"bad_id": 1}
+    assert len(pd.read_parquet(out["p.parquet"])) == 3 and len(pd.read_parquet(out["r.parquet"])) == 1
+    log = capsys.readouterr().out
+    assert "decode_fallback=1" in log and "14002 (line 11, 1 bytes)" in log
+
+
+def test_garbage_under_a_valid_header_is_rejected_with_its_line_not_kept_as_mojibake():
+    """Issue 22 item 20: random bytes, UTF-16 text and bytes of no known encoding under valid headers are
+    ``undecodable``; numbers or a base64 blob as the abstract are ``not_text``; each detail names the line of
+    the first bad character or of the abstract. Real text with a cp1252 accent is still kept (and listed)."""
+    proposals, rejects, fallbacks = parse_abstracts((DATA / "abstracts_garbage.cat").read_bytes())
+    assert list(proposals["proposal_id"]) == ["20001", "20005"]
+    assert proposals.set_index("proposal_id").loc["20005", "pi"] == "Ren\u00e9e Dupont"
+    assert fallbacks == [{"record_id": "20005", "line": 40, "legacy_bytes": 2}]
+    got = dict(zip(rejects["record_id"], zip(rejects["reason"], rejects["detail"])))
+    assert {k: r for k, (r, _) in got.items()} == {
+        "20002": "undecodable", "20003": "undecodable", "20007": "undecodable", "20004": "not_text",
+        "20006": "not_text", "XYZ@line58": "bad_id"}
+    assert got["20002"][1].startswith("line 11: proposal 20002: ") and "on line 18" in got["20002"][1]
+    assert "U+0000, on line 29" in got["20003"][1]
+    assert "(from line 74)" in got["20007"][1]
+    assert got["20004"][1].startswith("line 31: proposal 20004: the abstract (from line 38) is not text")
+    assert got["XYZ@line58"][1] == "line 58: record 6: ID 'XYZ' is not an integer"
+    assert not any("\ufffd" in a or "\x00" in a for a in proposals["abstract"])
+
+
+def test_a_stray_control_character_or_two_is_tolerated():
+    """Two NUL bytes in an otherwise fine abstract do not reject it (they become spaces)."""
+    cat = ("-----\nID: 31\nTitle: T\nPI: P\n\nA fine abstract\x00 with two\x00 stray NUL bytes in it.\n")
+    proposals, rejects, _ = parse_abstracts(cat)
+    assert rejects.empty and proposals.iloc[0]["abstract"] == "A fine abstract with two stray NUL bytes in it."

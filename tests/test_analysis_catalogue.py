@@ -8,15 +8,23 @@ import pytest
 from skytext.analysis.catalogue import JoinError, join, load_catalogue
 from skytext.analysis.expr import ExpressionError, evaluate
 from skytext.analysis.loaders import EmbeddingSet
-from skytext.analysis.sets import complete
+from skytext.core.config import load_schema
+
+
+def item(section: str, **kw) -> dict:
+    """An ``analysis.<section>`` item with the defaults of its item schema (the schema is their only home)."""
+    props = load_schema()["properties"]["analysis"]["properties"][section]["items"]["properties"]
+    return {**{k: v["default"] for k, v in props.items() if "default" in v}, **kw}
 
 
 def cat_entry(**kw):
-    return complete({"name": "c", "path": "unused", "id": "oid", **kw}, "catalogues")
+    """A complete catalogue item."""
+    return item("catalogues", **{"name": "c", "path": "unused", "id": "oid", **kw})
 
 
 def set_entry(**kw):
-    return complete({"name": "s", "format": "table", "path": "unused", "catalogue": "c", **kw}, "embeddings")
+    """A complete embeddings item."""
+    return item("embeddings", **{"name": "s", "format": "table", "path": "unused", "catalogue": "c", **kw})
 
 
 def test_safe_expressions():

@@ -15,7 +15,9 @@ from conftest import ROOT, run_snakemake
 @pytest.mark.e2e
 def test_analysis_micro(workflow_copy):
     shutil.copytree(ROOT / "tests" / "data" / "analysis", workflow_copy / "tests" / "data" / "analysis")
-    run_snakemake(workflow_copy, "analysis", "--configfile", "tests/configs/analysis-micro.yaml")
+    # measured on 2 shared cores: 432 s (load ~16, 2 threads a job), 167 s (load ~13, 1 thread a job, as now);
+    # the wall-clock limit is over 3x the slower
+    run_snakemake(workflow_copy, "analysis", "--configfile", "tests/configs/analysis-micro.yaml", timeout=1800)
     res = workflow_copy / "results" / "analysis" / "files"
     summary = json.loads((res / "summary.json").read_text())
     assert [s["name"] for s in summary["skipped"]] == ["spectra-shared"]

@@ -7,11 +7,18 @@ import pytest
 import torch
 
 from skytext.analysis.loaders import LoadError, load_set
-from skytext.analysis.sets import complete
+from skytext.core.config import load_schema
+
+
+def item(section: str, **kw) -> dict:
+    """An ``analysis.<section>`` item with the defaults of its item schema (the schema is their only home)."""
+    props = load_schema()["properties"]["analysis"]["properties"][section]["items"]["properties"]
+    return {**{k: v["default"] for k, v in props.items() if "default" in v}, **kw}
 
 
 def entry(**kw):
-    return complete({"name": "s", "catalogue": "c", **kw}, "embeddings")
+    """A complete embeddings item."""
+    return item("embeddings", name="s", catalogue="c", **kw)
 
 
 def test_aion_list_of_dicts_loads_with_weights_only(tmp_path):
@@ -39,7 +46,7 @@ def test_aion_token_arrays_are_mean_pooled_and_int_ids_kept(tmp_path):
 def test_aion_refuses_arbitrary_pickles_and_mismatched_dims(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save([{"object_id": "a", "embedding_hsc": pd.Timestamp("2020-01-01")}], path)
-    with pytest.raises(LoadError, match="weights_only=True"):
+    with pytest.raises(LoadError, match="pandas.* object, which is not allowed"):
         load_set(entry(format="aion", path=str(path), id="object_id", key="embedding_hsc"), str(path))
     torch.save([{"object_id": "a", "embedding_hsc": torch.zeros(4)},
                 {"object_id": "b", "embedding_hsc": torch.zeros(5)}], path)

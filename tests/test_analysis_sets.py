@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from skytext.analysis.search import pick_queries, similar
-from skytext.analysis.sets import input_files, plan
+from skytext.analysis.sets import check_config, input_files, plan
 from skytext.analysis.umaps import fit_umap
 from skytext.core.config import ConfigError, check, defaults
 
@@ -24,14 +24,29 @@ def test_default_sets_follow_enabled_studies():
     assert cfg["analysis"]["probes"]["knn_k"] == 64 and cfg["analysis"]["umap"]["n_neighbors"] == 30
 
 
+def test_item_defaults_come_from_the_schema_through_check():
+    cfg = check({"analysis": {"embeddings": [{"name": "x", "format": "table", "path": "x.npy",
+                                              "catalogue": "images-obs"}]}})
+    s = cfg["analysis"]["embeddings"][0]
+    assert (s["id"], s["kind"], s["ids"], s["key"], s["split"]) == ("id", "other", None, None, None)
+    assert cfg["analysis"]["catalogues"][0]["exclude"] == []
+
+
 def test_bad_references_are_one_line_errors():
+    """check_config holds the rules a schema cannot say (config.check runs it as CROSS_CHECKS["analysis"])."""
     base = {"name": "x", "format": "table", "path": "x.npy", "catalogue": "nope"}
-    with pytest.raises(ConfigError, match="unknown catalogue 'nope'"):
-        plan(check({"analysis": {"embeddings": [base]}}))
-    with pytest.raises(ConfigError, match="needs `key`"):
-        plan(check({"analysis": {"embeddings": [{**base, "format": "aion", "catalogue": "images-obs"}]}}))
-    with pytest.raises(ConfigError, match="used twice"):
-        plan(check({"analysis": {"embeddings": [{**base, "catalogue": "images-obs"}] * 2}}))
+    cases = [([base], "unknown catalogue 'nope'"),
+             ([{**base, "format": "aion", "catalogue": "images-obs"}], "needs `key`"),
+             ([{**base, "format": "astropt", "path": "e.npz", "catalogue": "images-obs"}], "needs `key`"),
+             ([{**base, "format": "astroclip", "catalogue": "images-obs"}], "needs `valid_indices`"),
+             ([{**base, "catalogue": "images-obs"}] * 2, "used twice")]
+    for embeddings, match in cases:
+        with pytest.raises(ConfigError, match=match):
+            check_config(check({"analysis": {"embeddings": embeddings}}))
+    astropt = {**base, "format": "astropt", "path": "e.npy", "catalogue": "images-obs"}
+    ok = check({"analysis": {"embeddings": [astropt]}})
+    check_config(ok)  # astroPT's own layout needs no key
+    assert input_files(ok["analysis"]["embeddings"][0], ok) == ["e.npy", "ids.npy"]
     with pytest.raises(ConfigError, match="unknown key 'analysis.embeddings.0.pth'"):
         check({"analysis": {"embeddings": [{**base, "pth": 1}]}})
 

@@ -38,7 +38,16 @@ def test_every_schema_key_has_a_default_and_the_empty_config_is_complete():
         node = cfg
         for part in path:
             node = node[part]
-        assert node == sub["default"]
+        assert _within(sub["default"], node), f"{'.'.join(path)}: {node!r} is not the schema default"
+
+
+def _within(default, value) -> bool:
+    """``value`` is ``default`` with, at most, item defaults filled into its objects."""
+    if isinstance(default, dict) and isinstance(value, dict):
+        return all(k in value and _within(v, value[k]) for k, v in default.items())
+    if isinstance(default, list) and isinstance(value, list):
+        return len(default) == len(value) and all(_within(d, v) for d, v in zip(default, value))
+    return default == value
 
 
 def test_shipped_config_only_overrides_what_it_means_to():
@@ -148,3 +157,59 @@ def test_summary_caption_without_llm_backend_is_refused(workflow_copy):
     proc = run_snakemake(workflow_copy, "-n", "--config", "images={captions: [abstract, summary]}", check=False)
     assert proc.returncode != 0
     assert "config error:" in proc.stdout + proc.stderr
+
+
+def _mini_schemas(tmp_path, section: dict):
+    """A schema folder with one study, ``demo``, whose section is ``section``."""
+    (tmp_path / "studies").mkdir(parents=True)
+    (tmp_path / "studies" / "demo.schema.yaml").write_text(yaml.safe_dump(section))
+    (tmp_path / "config.schema.yaml").write_text(yaml.safe_dump({
+        "type": "object", "additionalProperties": False,
+        "properties": {"studies": {"type": "array", "items": {"type": "string"}, "default": ["demo"]}}}))
+    return tmp_path
+
+
+ITEM = {"type": "object", "additionalProperties": False, "required": ["name"],
+        "properties": {"name": {"type": "string"}, "k": {"type": "integer", "default": 5},
+                       "opts": {"type": "object", "default": {}, "additionalProperties": False,
+                                "properties": {"metric": {"type": "string", "default": "cosine"}}}}}
+
+
+def test_defaults_are_filled_inside_array_items_and_map_values(tmp_path):
+    """Objects in a list (``items``) or a map (``additionalProperties``) get their schema defaults from ``check``,
+    in the user's lists and in the lists the schema gives as defaults."""
+    schemas = _mini_schemas(tmp_path, {"type": "object", "default": {}, "additionalProperties": False, "properties": {
+        "sets": {"type": "array", "items": ITEM, "default": [{"name": "base"}]},
+        "named": {"type": "object", "default": {}, "additionalProperties": ITEM}}})
+    cfg = check({"demo": {"sets": [{"name": "a"}, {"name": "b", "k": "3", "opts": {"metric": "l2"}}],
+                          "named": {"x": {"name": "x"}}}}, schemas)
+    assert cfg["demo"]["sets"] == [{"name": "a", "k": 5, "opts": {"metric": "cosine"}},
+                                   {"name": "b", "k": 3, "opts": {"metric": "l2"}}]
+    assert cfg["demo"]["named"] == {"x": {"name": "x", "k": 5, "opts": {"metric": "cosine"}}}
+    assert check({}, schemas)["demo"]["sets"] == [{"name": "base", "k": 5, "opts": {"metric": "cosine"}}]
+    with pytest.raises(ConfigError, match=r"demo.sets.0.k: 'many' is not of type 'integer'"):
+        check({"demo": {"sets": [{"name": "a", "k": "many"}]}}, schemas)
+
+
+def test_a_study_registers_a_cross_check_by_import_path(tmp_path, monkeypatch):
+    """``CROSS_CHECKS`` entries may be ``"module:function"``: imported only when ``check`` runs (core imports no
+    study package), given the complete config, and their ValueError becomes a one-line ConfigError."""
+    import sys
+
+    from skytext.core import config as C
+
+    mod = tmp_path / "mods" / "demo_rules.py"
+    mod.parent.mkdir()
+    mod.write_text("def check_section(config):\n"
+                   "    if config['demo']['k'] > config['demo']['n']:\n"
+                   "        raise ValueError('demo.k: must not exceed\\n demo.n')\n")
+    monkeypatch.syspath_prepend(str(mod.parent))
+    monkeypatch.setitem(C.CROSS_CHECKS, "demo", "demo_rules:check_section")
+    schemas = _mini_schemas(tmp_path / "s", {"type": "object", "default": {}, "properties": {
+        "k": {"type": "integer", "default": 1}, "n": {"type": "integer", "default": 2}}})
+    assert "demo_rules" not in sys.modules
+    check({}, schemas)
+    assert "demo_rules" in sys.modules
+    with pytest.raises(ConfigError) as err:
+        check({"demo": {"k": 3}}, schemas)
+    assert str(err.value) == "demo.k: must not exceed demo.n"

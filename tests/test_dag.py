@@ -30,8 +30,10 @@ def planned(proc) -> dict:
 
 
 @pytest.mark.e2e
-def test_micro_demo_end_to_end(workflow_copy):
-    first = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml")
+def test_micro_demo_end_to_end(micro_all):
+    """The image study of the shared micro run (conftest ``micro_all``): results, an independent recomputation,
+    partial reruns, the report. Leaves the run finished for the tests that share it."""
+    workflow_copy, first = micro_all.wf, micro_all.first
     # training shows one line per evaluation on the terminal, not only in its log
     assert re.search(r"train full-abstract: step 20/60 loss [0-9.]+ val_loss [0-9.]+ val top-10% [0-9.]+", first.stderr)
     res = json.loads((workflow_copy / "results/images/demo/eval/retrieval.json").read_text())["results"]
@@ -65,25 +67,26 @@ def test_micro_demo_end_to_end(workflow_copy):
         hits += (1 + sum(x > true for x in s)) <= math.ceil(0.1 * len(txt_p))
     assert res["full-abstract/abstract"]["image_to_text"]["top10pct"] == pytest.approx(hits / len(img_p))
     # a rerun does nothing; deleting one evaluation redoes only that rule and what depends on it
-    proc = run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "-n")
+    proc = run_snakemake(workflow_copy, "--configfile", micro_all.config, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    micro = ("--configfile", "tests/configs/micro.yaml")
+    micro = ("--configfile", micro_all.config)
     (workflow_copy / "results/images/demo/eval/retrieval.json").unlink()
     jobs = planned(run_snakemake(workflow_copy, *micro, "-n"))
-    assert jobs == {"compare": "1", "all": "1", "total": "2"}, jobs
+    assert jobs == {"compare": "1", "all": "1", "total": "2"}, jobs  # nothing else reads it
     # a single evaluation, asked for by name, is redone alone
     (workflow_copy / "results/images/demo/eval/base/abstract.json").unlink()
     jobs = planned(run_snakemake(workflow_copy, *micro, "-n", "results/images/demo/eval/base/abstract.json"))
     assert jobs == {"evaluate": "1", "total": "1"}, jobs
     run_snakemake(workflow_copy, *micro)
     # the report builds into one HTML file
-    run_snakemake(workflow_copy, "--configfile", "tests/configs/micro.yaml", "--report", "report.html")
+    run_snakemake(workflow_copy, "--configfile", micro_all.config, "--report", "report.html")
     html = (workflow_copy / "report.html").read_text(errors="ignore")
     assert "retrieval_curves.png" in html
     assert "comparison.html" in html  # the comparison table is shown inline, not only as a download
-    assert "Studies run: images." in html and "captions: abstract;" in html  # the description is text...
-    assert "['images']" not in html and "['abstract']" not in html and "{'steps'" not in html  # ...not reprs
+    assert "Studies run: images, spectra, transients, analysis." in html and "captions: abstract, summary;" in html  # the description is text...
+    assert "['images'" not in html and "['abstract'" not in html and "{'steps'" not in html  # ...not reprs
     spec = html[html.index("var rulegraph_spec = ") :].split("\n", 1)[0]
     spec = json.loads(spec.removeprefix("var rulegraph_spec = ").rstrip(";"))
     nodes = [v["rule"] for d in spec["data"] if d.get("name") == "node-data" for v in d["values"]]
-    assert nodes and len(nodes) == len(set(nodes)), sorted(nodes)  # each rule once in the rule graph
+    image_rules = [n for n in nodes if n in {"base_model", "train", "embed_images", "embed_texts", "evaluate", "compare"}]
+    assert image_rules and len(image_rules) == len(set(image_rules)), sorted(nodes)  # each image rule once

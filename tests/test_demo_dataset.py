@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from skytext.core import captions, contracts, dataset
+from skytext.core import captions, contracts
+from skytext.images import dataset
+from skytext.core.split import split_by_group
 
 from skytext.sources import sky_demo as demo
 
@@ -47,9 +49,9 @@ def test_images_of_one_class_differ(tiny):
 
 def test_split_is_by_proposal_and_seeded():
     ids = [str(i) for i in range(200)]
-    s1 = dataset.split_proposals(ids, 0.15, 0.15, seed=0)
-    s2 = dataset.split_proposals(ids, 0.15, 0.15, seed=0)
-    s3 = dataset.split_proposals(ids, 0.15, 0.15, seed=1)
+    s1 = split_by_group(ids, 0.15, 0.15, seed=0)
+    s2 = split_by_group(ids, 0.15, 0.15, seed=0)
+    s3 = split_by_group(ids, 0.15, 0.15, seed=1)
     assert s1 == s2 and s1 != s3
     counts = pd.Series(s1).value_counts()
     assert counts["test"] == 30 and counts["val"] == 30 and counts["train"] == 140
@@ -67,7 +69,8 @@ def test_dataset_keeps_or_rejects_every_record(tiny, tmp_path):
     empty_pid = props.loc[5, "proposal_id"]
     props.loc[5, "abstract"] = "  "
     shards = [pd.concat([obs, orphan, dup], ignore_index=True)]
-    dcfg = {"val_fraction": 0.2, "test_fraction": 0.2, "min_abstract_chars": 40, "max_abstract_chars": 20000}
+    dcfg = {"val_fraction": 0.2, "test_fraction": 0.2, "min_abstract_chars": 40, "max_abstract_chars": 20000,
+            "verify_images": True}
     out_obs, out_props, rejects = dataset.build_dataset(shards, [contracts.rejects_frame([])], props, contracts.rejects_frame([]), dcfg, seed=0)
     entered = set(shards[0]["obs_id"])
     assert set(out_obs["obs_id"]) | set(rejects.loc[rejects.record_type == "observation", "record_id"]) == entered
@@ -83,16 +86,57 @@ def test_dataset_keeps_or_rejects_every_record(tiny, tmp_path):
 
 def test_captions_abstract_title_and_summary(tiny):
     _, props, _ = tiny
-    ab = captions.caption_table("abstract", props)
+    ab = captions.caption_table("abstract", props, None, True)
     assert ab["text"].iloc[0].startswith(f"Category: {props['category'].iloc[0]}. ")
     assert (ab["text_id"] == ab["proposal_id"]).all()
-    ti = captions.caption_table("title", props, category_prefix=False)
+    ti = captions.caption_table("title", props, None, False)
     assert ti["text"].tolist() == props["title"].tolist()
     summ = pd.DataFrame({"proposal_id": props["proposal_id"].iloc[:3],
                          "objects_and_phenomena": [["spiral galaxies", "dust lanes"]] * 3,
                          "science_use_cases": [["star formation"]] * 3})
-    su = captions.caption_table("summary", props, summ)
+    su = captions.caption_table("summary", props, summ, True)
     assert len(su) == 3
     assert su["text"].iloc[0] == "Objects and phenomena: spiral galaxies, dust lanes. Science use cases: star formation."
     with pytest.raises(ValueError, match="summary"):
-        captions.caption_table("summary", props, None)
+        captions.caption_table("summary", props, None, True)
+
+
+def test_dataset_rule_writes_tables_and_a_summary_that_counts_them(tiny, tmp_path):
+    import json
+
+    _, props, shards = tiny
+    paths = {}
+    for i, s in enumerate(shards):
+        s.to_parquet(tmp_path / f"o{i}.parquet")
+        contracts.rejects_frame([]).to_parquet(tmp_path / f"r{i}.parquet")
+    props.to_parquet(tmp_path / "props.parquet")
+    contracts.rejects_frame([]).to_parquet(tmp_path / "prej.parquet")
+    for k in ("observations", "proposals", "rejects"):
+        paths[f"out_{k}"] = str(tmp_path / f"out_{k}.parquet")
+    cfg = {"val_fraction": 0.25, "test_fraction": 0.25, "min_abstract_chars": 40, "max_abstract_chars": 20000,
+           "verify_images": False}
+    summary = dataset.run_dataset([str(tmp_path / f"o{i}.parquet") for i in range(2)],
+                                  [str(tmp_path / f"r{i}.parquet") for i in range(2)], str(tmp_path / "props.parquet"),
+                                  str(tmp_path / "prej.parquet"), out_summary=str(tmp_path / "s.json"), cfg=cfg,
+                                  seed=0, **paths)
+    obs = pd.read_parquet(paths["out_observations"])
+    assert json.loads((tmp_path / "s.json").read_text()) == summary
+    assert summary["observations"] == len(obs) == sum(len(s) for s in shards) and summary["rejects"] == 0
+    assert sum(v["proposals"] for v in summary["by_split"].values()) == summary["proposals"] == 16
+
+
+def test_captions_rule_reads_summaries_only_for_the_summary_type(tiny, tmp_path):
+    from skytext.images.captions import run_captions
+
+    _, props, _ = tiny
+    props.to_parquet(tmp_path / "p.parquet")
+    summ = pd.DataFrame({"proposal_id": props["proposal_id"].iloc[:3], "objects_and_phenomena": [["comets"]] * 3,
+                         "science_use_cases": [["orbits"]] * 3})
+    summ.to_parquet(tmp_path / "s.parquet")
+    out, rej = str(tmp_path / "c.parquet"), str(tmp_path / "r.parquet")
+    run_captions(str(tmp_path / "p.parquet"), [], "title", False, out, rej)
+    assert pd.read_parquet(out)["text"].tolist() == props["title"].tolist() and len(pd.read_parquet(rej)) == 0
+    run_captions(str(tmp_path / "p.parquet"), [str(tmp_path / "s.parquet")], "summary", True, out, rej)
+    assert len(pd.read_parquet(out)) == 3
+    rejects = pd.read_parquet(rej)
+    assert len(rejects) == 13 and set(rejects["reason"]) == {"no_caption"}

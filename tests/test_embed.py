@@ -35,6 +35,21 @@ def test_join_checks_alignment_and_dimension():
         join_parts([a, np.zeros((1, 3), np.float16)], ids)
 
 
+def test_embed_images_rule_joins_the_parts_and_copies_the_spec(tmp_path):
+    from skytext.images.join import run_embed_images
+
+    for i, n in enumerate((2, 1)):
+        np.save(tmp_path / f"{i}.npy", np.full((n, 4), i, np.float16))
+        pd.DataFrame({"obs_id": [f"{i}-{j}" for j in range(n)]}).to_parquet(tmp_path / f"{i}.parquet")
+    (tmp_path / "spec.json").write_text('{"arch": "x"}')
+    out = {k: str(tmp_path / f"out.{k}") for k in ("embeddings", "ids", "spec")}
+    run_embed_images([str(tmp_path / f"{i}.npy") for i in range(2)], [str(tmp_path / f"{i}.parquet") for i in range(2)],
+                     str(tmp_path / "spec.json"), out["embeddings"] + ".npy", out["ids"], out["spec"])
+    assert np.load(out["embeddings"] + ".npy")[:, 0].tolist() == [0, 0, 1]
+    assert pd.read_parquet(out["ids"])["obs_id"].tolist() == ["0-0", "0-1", "1-0"]
+    assert (tmp_path / "out.spec").read_text() == '{"arch": "x"}'
+
+
 @pytest.mark.e2e
 def test_sharded_embedding_equals_one_job(workflow_copy):
     target = "results/images/demo/embed/base/test/images"

@@ -28,7 +28,7 @@ def test_concurrent_claims_get_distinct_gpus(gpu_env):
             assert b == ["1", "2"] and os.environ["CUDA_VISIBLE_DEVICES"] == "1,2"
             os.environ.pop("CUDA_VISIBLE_DEVICES")
             with pytest.raises(TimeoutError, match="no 1 free GPUs among SKYTEXT_GPU_IDS=0,1,2"):
-                with gpus.claim(1, timeout_s=0.3, poll_s=0.05):
+                with gpus.claim(1, wait_s=0.3, poll_s=0.05):
                     pass
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
     with gpus.claim(3) as c:  # everything released
@@ -39,7 +39,7 @@ def test_claim_is_all_or_nothing(gpu_env):
     with gpus.claim(2):
         os.environ.pop("CUDA_VISIBLE_DEVICES")
         with pytest.raises(TimeoutError):
-            with gpus.claim(2, timeout_s=0.2, poll_s=0.05):
+            with gpus.claim(2, wait_s=0.2, poll_s=0.05):
                 pass
         os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         with gpus.claim(1) as one:  # the failed claim of two did not keep the free one
@@ -70,10 +70,10 @@ def test_a_killed_job_frees_its_gpu(gpu_env):
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     assert proc.stdout.readline().strip() == "0,1,2"
     with pytest.raises(TimeoutError):
-        with gpus.claim(1, timeout_s=0.2, poll_s=0.05):
+        with gpus.claim(1, wait_s=0.2, poll_s=0.05):
             pass
     proc.kill()
     proc.wait()
     t = time.monotonic()
-    with gpus.claim(1, timeout_s=5, poll_s=0.05) as ids:
+    with gpus.claim(1, wait_s=5, poll_s=0.05) as ids:
         assert ids == ["0"] and time.monotonic() - t < 5

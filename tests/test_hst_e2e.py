@@ -67,7 +67,7 @@ def config(server, proposal_ids: list[str]) -> str:
 def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "hst.yaml", "--config", "images={source: hst}",
            "--show-failed-logs", *args]
-    run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=1800)  # hang guard: 3x+ the 304 s measured
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-5000:])
     return run
 

@@ -205,3 +205,25 @@ def test_a_wrong_key_stops_a_batch_job_after_one_request(stub, proposals, tmp_pa
     msg = str(e.value)
     assert stub.counts["unauthorised"] == 1 and sum(stub.counts.values()) == 1
     assert msg.startswith("http_401") and KEY_ENV in msg and "\n" not in msg and "sk-wrong" not in msg
+
+
+def test_an_unknown_batch_error_code_is_sent_again_and_asked_again_on_a_rerun(stub, proposals, tmp_path):
+    """Issue 22 item 13: a batch line with an error code the code has never seen (``request_dropped``) is the
+    server's passing trouble: resent within the run, a transient reject when it keeps failing, and asked again
+    by the next run (its id is in the transient reject ids the ``summarise`` rule reruns on)."""
+    from skytext.llm.runner import transient_reject_ids
+    from skytext.llm.summarise import write_rejects
+
+    t = proposals.set_index("proposal_id")["title"]
+    stub.faults = {t["10001"]: ["code:request_dropped"], t["10002"]: ["always:code:request_dropped"]}
+    cfg = batch_cfg(stub, tmp_path, batch={"max_resubmits": 1})
+    first = summarise_proposals(proposals, cfg, PROMPT)
+    accounted(first, proposals)
+    assert dict(zip(first.rejects["record_id"], first.rejects["reason"])) == {
+        "10002": "batch_request_dropped", "10009": "empty_abstract"}
+    assert stub.counts[f"chat:{t['10001']}"] == 2 and stub.counts[f"chat:{t['10002']}"] == 2  # resent once each
+    write_rejects(first.rejects, tmp_path / "rejects.parquet")
+    assert transient_reject_ids(str(tmp_path / "rejects.parquet")) == ["10002"]
+    stub.faults = {}
+    again = summarise_proposals(proposals, cfg, PROMPT)
+    assert list(again.rejects["reason"]) == ["empty_abstract"] and again.run["cache_hits"] == 7

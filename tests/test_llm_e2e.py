@@ -15,6 +15,7 @@ from fakes.openai_stub import OpenAIStub
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "results/images/demo/llm/summaries.parquet"
+HANG_S = 3600  # only a guard against a hang: no test passes or fails on how fast the machine is
 KEY = "sk-e2e-5d1c9b7a3e2f4680"
 
 pytestmark = [
@@ -50,12 +51,12 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
         env = {**os.environ, "SKYTEXT_E2E_KEY": KEY}
         cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "micro.yaml", "--show-failed-logs"]
         run = subprocess.run(cmd + ["results/images/demo/dataset/proposals.parquet"], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=HANG_S)
         assert run.returncode == 0, run.stderr[-3000:]
         props = pd.read_parquet(tmp_path / "results/images/demo/dataset/proposals.parquet")
         down = props["title"].iloc[0]
         server.faults[down] = ["always:500"]  # this proposal's requests fail past every retry: a transient reject
-        run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_S)
         assert run.returncode == 0, run.stderr[-3000:]
         sums = pd.read_parquet(tmp_path / TARGET)
         rejects = pd.read_parquet(tmp_path / "results/images/demo/llm/rejects.parquet")
@@ -65,13 +66,13 @@ def test_demo_dag_makes_summaries_through_the_stub_and_reruns_for_free(tmp_path)
         calls = server.counts["chat"]
         server.faults.pop(down)  # the server recovers
         # a plain rerun (no --forcerun) asks again for the transient reject only; the rest come from the cache
-        run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_S)
         assert run.returncode == 0, run.stderr[-3000:]
         assert server.counts["chat"] == calls + 1
         assert len(pd.read_parquet(tmp_path / TARGET)) == len(props)
         assert len(pd.read_parquet(tmp_path / "results/images/demo/llm/rejects.parquet")) == 0
         for _ in range(2):  # settles: at most one more run (no calls), then nothing to do
-            run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+            run = subprocess.run(cmd + [TARGET], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_S)
             assert run.returncode == 0, run.stderr[-3000:]
         assert server.counts["chat"] == calls + 1 and "Nothing to be done" in run.stdout + run.stderr
         summary = (tmp_path / "results/images/demo/llm/run.json").read_text()
@@ -108,7 +109,7 @@ def test_whole_dag_with_summaries_reports_both_caption_types(tmp_path):
         (tmp_path / "whole.yaml").write_text(WHOLE.format(url=server.url))
         env = {**os.environ, "SKYTEXT_E2E_KEY": KEY}
         cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "whole.yaml", "--show-failed-logs"]
-        run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_S)
         assert run.returncode == 0, run.stderr[-3000:]
         import json
 

@@ -39,7 +39,7 @@ def proposals():
 def llm_cfg(stub, tmp_path, **over):
     """The complete ``llm`` section a job receives: the schema's defaults under these settings."""
     cfg = {"backend": "openai", "base_url": stub.url, "model": "stub-model", "api_key_env": KEY_ENV,
-           "max_concurrency": 3, "timeout_s": 0.5, "max_retries": 3, "backoff_s": 0.01, "backoff_max_s": 0.05,
+           "max_concurrency": 3, "timeout_s": 2.0, "max_retries": 3, "backoff_s": 0.01, "backoff_max_s": 0.05,
            "max_schema_retries": 1, "max_tokens": 200, "cache_dir": str(tmp_path / "cache"),
            "batch": {"poll_interval_s": 0.05}, "prices": {"stub-model": {"input_per_1m": 1.0, "output_per_1m": 2.0}}}
     cfg.update(over)
@@ -67,7 +67,7 @@ def test_faults_end_in_summaries_or_rejects_and_nothing_crashes(stub, proposals,
         t("10007"): ["slow"],                 # past the client timeout, then fine
         t("10008"): ["always:503"],           # the server never recovers -> rejected, not cached
     }
-    stub.slow_s = 1.0
+    stub.slow_s = 4.0  # twice the client's timeout; a normal stub answer takes milliseconds (issue 22 item 22)
     res = summarise_proposals(proposals, llm_cfg(stub, tmp_path), PROMPT)
     accounted(res, proposals)
     assert sorted(res.summaries["proposal_id"]) == ["10001", "10002", "10003", "10004", "10007"]

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from skytext.core.config import check
-from skytext.llm import check_config
+from skytext.core.config import ConfigError, check
 from skytext.llm.cache import Cache
 from skytext.llm.client import image_part, user_message
 from skytext.llm.cost import cost_report, estimate_cost
@@ -61,7 +60,7 @@ def test_response_format_carries_the_strict_schema():
 def test_messages_carry_images_as_data_urls(tmp_path):
     png = tmp_path / "x.png"
     png.write_bytes(b"\x89PNG\r\n")
-    msg = user_message("What is this?", image_part(png))
+    msg = user_message("What is this?", image_part(png, detail="auto"))
     assert msg["content"][0] == {"type": "text", "text": "What is this?"}
     assert msg["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBORw0K"
     assert user_message("plain") == {"role": "user", "content": "plain"}
@@ -114,14 +113,48 @@ def test_keywords_fill_the_schema_with_spelled_out_classes():
         keyword_summary(vocab, "Untitled", "", "Lorem ipsum dolor sit amet.")
 
 
-def test_check_config_names_the_problem_in_one_line():
-    check_config(llm_defaults(backend="keywords"), ["abstract", "summary"])
-    check_config(llm_defaults(), ["abstract"])
-    with pytest.raises(ValueError, match="llm.backend is 'none'") as e:
-        check_config(llm_defaults(), ["abstract", "summary"])
-    assert "\n" not in str(e.value)
-    with pytest.raises(ValueError, match="llm.model is empty"):
-        check_config(llm_defaults(backend="openai", model=""), ["summary"])
+def test_config_check_names_an_llm_problem_in_one_line():
+    """``config.check`` is the only validator: the schema refuses an unknown backend, a server backend without a
+    model and zero shards; the cross-section rule (a summary caption needs a backend) runs inside ``check``."""
+    check({"llm": {"backend": "keywords"}, "images": {"captions": ["abstract", "summary"]}}, SCHEMAS)
+    check({"llm": {"backend": "none", "model": ""}}, SCHEMAS)  # no server asked: no model needed
+    for bad, culprit in [({"llm": {"backend": "claude"}}, "llm.backend: 'claude' is not one of"),
+                         ({"llm": {"backend": "openai", "model": " "}}, "llm.model: must name a model"),
+                         ({"llm": {"shards": 0}}, "llm.shards: 0 is less than the minimum of 1"),
+                         ({"images": {"captions": ["abstract", "summary"]}}, "llm.backend is 'none'")]:
+        with pytest.raises(ConfigError) as e:
+            check(bad, SCHEMAS)
+        assert culprit in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_users_price_table_is_merged_over_the_default_one():
+    """Issue 22 item 12: ``llm.prices`` in a config adds models and replaces their prices; the reference models
+    it does not name keep the schema's prices (they became null before)."""
+    mine = {"my-model": {"input_per_1m": 1.0, "output_per_1m": 2.0},
+            "gpt-4o": {"input_per_1m": 5.0, "output_per_1m": 20.0}}
+    prices = llm_defaults(prices=mine)["prices"]
+    assert prices["my-model"] == mine["my-model"] and prices["gpt-4o"] == mine["gpt-4o"]
+    assert estimate_cost("gpt-4o-mini", 1_000_000, 1_000_000, prices) == pytest.approx(0.75)
+    assert estimate_cost("gpt-4.1-nano", 1_000_000, 0, prices) == pytest.approx(0.10)
+    assert set(prices) == set(llm_defaults()["prices"]) | {"my-model"}
+    assert check({"llm": {"prices": prices}}, SCHEMAS)["llm"]["prices"] == prices  # checking twice changes nothing
+    # from the command line (--config 'llm={prices: {...}}') every value arrives as a string
+    cli = check({"llm": {"prices": {"my-model": {"input_per_1m": "1.0", "output_per_1m": "2"}}}}, SCHEMAS)["llm"]
+    assert cli["prices"]["my-model"] == mine["my-model"] and cli["prices"]["gpt-4o"]["input_per_1m"] == 2.5
+
+
+@pytest.mark.parametrize("reason, transient", [
+    ("batch_request_dropped", True), ("batch_some_code_from_tomorrow", True), ("batch_http_500", True),
+    ("batch_missing", True), ("batch_expired", True), ("http_429", True), ("timeout", True),
+    ("batch_http_400", False), ("batch_invalid_request", False), ("batch_context_length_exceeded", False),
+    ("http_400", False), ("schema_violation", False), ("invalid_json", False), ("empty_abstract", False),
+    ("wrong_class", False),
+])
+def test_unknown_batch_error_codes_are_transient(reason, transient):
+    """Issue 22 item 13: a batch line's error code this code does not know is asked again, not a final reject."""
+    from skytext.llm.runner import is_transient
+
+    assert is_transient(reason) is transient
 
 
 def test_the_schema_is_the_only_home_of_llm_defaults():

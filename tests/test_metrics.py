@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import top_k_accuracy_score
 
-from skytext.eval.metrics import best_rank_cdf, cutoff, random_baseline, random_summary, retrieval_summary, topk_accuracy
+from skytext.eval.metrics import (K_PERCENT, best_rank_cdf, cutoff, random_baseline, random_summary, retrieval_summary,
+                                   topk_accuracy)
 from skytext.eval.search import ranks_of_targets
 
 
@@ -31,7 +32,7 @@ def test_topk_percent_matches_sklearn():
     y = rng.integers(0, n, nq)
     ranks = ranks_of_targets(q, keys, y, chunk_size=50)
     scores = q.astype(np.float64) @ keys.T.astype(np.float64)
-    summary = retrieval_summary(ranks, n, n_boot=0)
+    summary = retrieval_summary(ranks, n, n_boot=0, recall_at=(1, 5, 10), seed=0)
     acc = summary["topk_percent"]["accuracy"]
     assert summary["topk_percent"]["k_percent"] == list(range(1, 101))
     with warnings.catch_warnings():
@@ -47,7 +48,7 @@ def test_summary_matches_loops():
     rng = np.random.default_rng(1)
     n = 200
     ranks = rng.integers(1, n + 1, 333)
-    s = retrieval_summary(ranks, n, recall_at=(1, 5, 10, 50), n_boot=0)
+    s = retrieval_summary(ranks, n, recall_at=(1, 5, 10, 50), n_boot=0, seed=0)
     assert s["n_queries"] == 333 and s["n_candidates"] == n
     for k in (1, 5, 10, 50):
         assert s["recall_at"][str(k)] == pytest.approx(sum(1 for r in ranks if r <= k) / len(ranks))
@@ -64,8 +65,8 @@ def test_bootstrap_intervals_contain_estimate_and_shrink():
     rng = np.random.default_rng(2)
     n = 500
     draw = lambda size: np.minimum(rng.geometric(0.03, size), n)  # noqa: E731 - a decent model's ranks
-    small = retrieval_summary(draw(100), n, n_boot=500, seed=3)
-    large = retrieval_summary(draw(4000), n, n_boot=500, seed=3)
+    small = retrieval_summary(draw(100), n, n_boot=500, seed=3, recall_at=(1, 5, 10))
+    large = retrieval_summary(draw(4000), n, n_boot=500, seed=3, recall_at=(1, 5, 10))
     for s in (small, large):
         for key in ("top10pct", "median_rank", "mean_rank", "mrr"):
             lo, hi = s[f"{key}_ci"]
@@ -82,7 +83,7 @@ def test_bootstrap_interval_matches_binomial_width():
     rng = np.random.default_rng(4)
     n_cand, nq = 1000, 2000
     ranks = rng.integers(1, n_cand + 1, nq)
-    s = retrieval_summary(ranks, n_cand, n_boot=2000, seed=0)
+    s = retrieval_summary(ranks, n_cand, n_boot=2000, seed=0, recall_at=(1, 5, 10))
     p = s["top10pct"]
     width = s["top10pct_ci"][1] - s["top10pct_ci"][0]
     assert width == pytest.approx(2 * 1.96 * math.sqrt(p * (1 - p) / nq), rel=0.15)
@@ -90,26 +91,26 @@ def test_bootstrap_interval_matches_binomial_width():
 
 def test_bootstrap_is_seeded():
     ranks = np.random.default_rng(5).integers(1, 51, 300)
-    a = retrieval_summary(ranks, 50, n_boot=200, seed=7)
-    b = retrieval_summary(ranks, 50, n_boot=200, seed=7)
-    c = retrieval_summary(ranks, 50, n_boot=200, seed=8)
+    a = retrieval_summary(ranks, 50, n_boot=200, seed=7, recall_at=(1, 5, 10))
+    b = retrieval_summary(ranks, 50, n_boot=200, seed=7, recall_at=(1, 5, 10))
+    c = retrieval_summary(ranks, 50, n_boot=200, seed=8, recall_at=(1, 5, 10))
     assert a == b
     assert a["mean_rank_ci"] != c["mean_rank_ci"]
 
 
 def test_float_ranks_from_mean_ties_are_accepted():
-    s = retrieval_summary([1.0, 2.5, 3.0, 10.0], 10, n_boot=0)
+    s = retrieval_summary([1.0, 2.5, 3.0, 10.0], 10, n_boot=0, recall_at=(1, 5, 10), seed=0)
     assert s["mean_rank"] == pytest.approx(4.125)
     assert s["recall_at"]["1"] == pytest.approx(0.25)
 
 
 def test_bad_ranks_are_named():
     with pytest.raises(ValueError, match="rank 11.0 of query 2"):
-        retrieval_summary([1, 2, 11], 10)
+        retrieval_summary([1, 2, 11], 10, recall_at=(1, 5, 10), n_boot=0, seed=0)
     with pytest.raises(ValueError, match="rank 0.0 of query 0"):
-        topk_accuracy([0, 2], 10)
+        topk_accuracy([0, 2], 10, K_PERCENT)
     with pytest.raises(ValueError, match="no ranks"):
-        retrieval_summary([], 10)
+        retrieval_summary([], 10, recall_at=(1, 5, 10), n_boot=0, seed=0)
 
 
 @pytest.mark.parametrize("n", [7, 100, 429])
@@ -168,13 +169,14 @@ def test_random_summary_matches_simulation_with_mixed_relevant_counts():
     assert lo == pytest.approx(np.quantile(per_draw, 0.025), abs=0.03) and hi == pytest.approx(np.quantile(per_draw, 0.975), abs=0.03)
     assert s["topk_percent"]["accuracy"][9] == pytest.approx(s["top10pct"])
     assert s["n_queries"] == len(m) and s["n_candidates"] == n
-    assert set(s) == set(retrieval_summary([1, 2], 10, n_boot=10))  # the same contract as a model's summary
+    same = retrieval_summary([1, 2], 10, recall_at=(1, 5, 10), n_boot=10, seed=0)
+    assert set(s) == set(same)  # the same contract as a model's summary
     json.dumps(s)
 
 
 def test_random_summary_single_relevant_is_m_over_n():
-    s = random_summary(48, np.ones(210, dtype=int), n_boot=0)
+    s = random_summary(48, np.ones(210, dtype=int), n_boot=0, recall_at=(1, 5, 10), seed=0)
     assert s["top10pct"] == pytest.approx(5 / 48) and s["recall_at"]["1"] == pytest.approx(1 / 48)
     assert s["mean_rank"] == pytest.approx(24.5) and s["top10pct_ci"] is None
     with pytest.raises(ValueError, match="1..48"):
-        random_summary(48, [0, 1])
+        random_summary(48, [0, 1], recall_at=(1, 5, 10), n_boot=0, seed=0)

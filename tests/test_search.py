@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from skytext.eval.search import ranks_of_any_target, ranks_of_targets, topk
-from skytext.eval.search_cli import main
+from skytext.search_cli import main
 from skytext.core.vocab import read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,9 +96,9 @@ def test_topk_normalize_and_k_above_n(rng):
 def test_topk_rejects_bad_input(rng):
     q, keys = unit(rng, 4, 8), unit(rng, 10, 8)
     with pytest.raises(ValueError, match="width"):
-        topk(q, keys[:, :4], 2)
+        topk(q, keys[:, :4], 2, 16)
     with pytest.raises(ValueError, match="k must be"):
-        topk(q, keys, 0)
+        topk(q, keys, 0, 16)
     keys[6, 3] = np.nan
     with pytest.raises(ValueError, match="keys row 6"):
         topk(q, keys, 2, chunk_size=4)
@@ -130,8 +130,8 @@ _MEMORY_CHILD = textwrap.dedent(
     rng = np.random.default_rng(0)
     q = rng.standard_normal((n, 4)).astype(np.float32)
     keys = rng.standard_normal((n, 4)).astype(np.float32)
-    topk(q[:100], keys[:100], 5)
-    ranks_of_targets(q[:100], keys[:100], np.arange(100))
+    topk(q[:100], keys[:100], 5, 8192)
+    ranks_of_targets(q[:100], keys[:100], np.arange(100), 8192)
     before = hwm_mb()
     topk(q, keys, 5, chunk_size=2048)
     ranks_of_targets(q, keys, np.arange(n), chunk_size=2048)
@@ -200,7 +200,7 @@ def test_topk_float64_orders_exact_duplicates_by_index(rng, chunk):
     keys = unit(rng, 200, 64)
     keys[150:200] = keys[:50]  # copies in other (and smaller) key chunks
     q = unit(rng, 30, 64)
-    _, idx = topk(q, keys, 200, chunk_size=chunk, precision="float64")
+    _, idx = topk(q, keys, 200, chunk_size=chunk, matmul_dtype="float64")
     for r in range(30):
         pos = {int(j): p for p, j in enumerate(idx[r])}
         assert all(pos[j] + 1 == pos[j + 150] for j in range(50))  # each copy right after its original
@@ -213,7 +213,7 @@ def test_ranks_of_any_target_is_best_true_key(rng, chunk):
     sets = [rng.choice(80, size=rng.integers(1, 6), replace=False) for _ in range(25)]
     s = q @ keys.T
     got = ranks_of_any_target(q, keys, sets, chunk_size=chunk)
-    single = np.array([[ranks_of_targets(q[i : i + 1], keys, [j])[0] for j in st] for i, st in enumerate(sets)], dtype=object)
+    single = np.array([[ranks_of_targets(q[i : i + 1], keys, [j], 64)[0] for j in st] for i, st in enumerate(sets)], dtype=object)
     for i, st in enumerate(sets):
         a, _ = brute_rank(s, i, {int(x) for x in st})
         assert got[i] == 1 + a
@@ -223,13 +223,13 @@ def test_ranks_of_any_target_is_best_true_key(rng, chunk):
 def test_ranks_reject_bad_targets(rng):
     q, keys = unit(rng, 3, 4), unit(rng, 10, 4)
     with pytest.raises(ValueError, match="outside 0..9"):
-        ranks_of_targets(q, keys, [0, 10, 2])
+        ranks_of_targets(q, keys, [0, 10, 2], 16)
     with pytest.raises(ValueError, match="3 queries"):
-        ranks_of_targets(q, keys, [0, 1])
+        ranks_of_targets(q, keys, [0, 1], 16)
     with pytest.raises(ValueError, match="query 1 has no true key"):
-        ranks_of_any_target(q, keys, [[0], [], [1]])
+        ranks_of_any_target(q, keys, [[0], [], [1]], 16)
     with pytest.raises(ValueError, match="ties"):
-        ranks_of_targets(q, keys, [0, 1, 2], ties="random")
+        ranks_of_targets(q, keys, [0, 1, 2], 16, ties="random")
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -266,7 +266,8 @@ def tiny_index(tmp_path_factory):
         "path": [f"images/obs{i}.png" for i in range(20)],
     }).to_parquet(root / "images.parquet")  # fmt: skip
     # the model.json contract of skytext.align.models.ModelSpec: a config to register and open_clip weights
-    spec = {"arch": "skytext-tiny-test", "config_file": str(cfg), "pretrained": str(root / "tiny.pt")}
+    spec = {"arch": "skytext-tiny-test", "config_file": str(cfg), "pretrained": str(root / "tiny.pt"), "mode": "full",
+            "head_hidden": 0, "seed": 0}
     (root / "model.json").write_text(json.dumps(spec))
     return root, emb
 
@@ -281,7 +282,7 @@ def test_cli_finds_the_planted_match(tiny_index, capsys):
     root, emb = tiny_index
     assert main([QUERY, "--k", "3", "--index", str(root), "--raw"]) == 0
     out = parse(capsys.readouterr().out)
-    assert list(out.columns) == ["rank", "obs_id", "score", "cosine", "path"]
+    assert list(out.columns) == ["rank", "obs_id", "score", "path"]
     assert out["rank"].tolist() == ["1", "2", "3"]
     assert out.loc[0, "obs_id"] == "obs7" and out.loc[0, "path"] == "images/obs7.png"
     assert float(out.loc[0, "score"]) == pytest.approx(1.0, abs=2e-3)
@@ -324,29 +325,69 @@ def results_tree(tiny_index, tmp_path):
     for i, p in enumerate(meta["path"]):
         Image.new("L", (40, 40), 10 * i).save(p)
     (tmp_path / "res" / "dataset").mkdir()
-    pd.DataFrame({"proposal_id": [f"p{i}" for i in range(5)], "title": [f"Title {i}" for i in range(5)]}).to_parquet(
+    pd.DataFrame({"proposal_id": [f"p{i}" for i in range(5)], "title": [f"Title {i}" for i in range(5)],
+                  "split": ["train", "train", "train", "test", "test"]}).to_parquet(
         tmp_path / "res" / "dataset" / "proposals.parquet")
+    (tmp_path / "res" / "captions").mkdir()  # the training captions queries are routed through
+    pd.DataFrame({"proposal_id": [f"p{i}" for i in range(5)], "text": [f"{QUERY} seen in survey {i}" for i in range(5)]}
+                 ).to_parquet(tmp_path / "res" / "captions" / "abstract.parquet")
     pd.DataFrame({"obs_id": meta["obs_id"], "gt_class": ["lens" if i == 7 else "spiral" for i in range(20)]}).to_parquet(
         tmp_path / "res" / "dataset" / "observations.parquet")
     return index
 
 
 def test_cli_shows_title_class_and_verdict(results_tree, capsys):
-    assert main([QUERY, "banana bread recipe", "--k", "4", "--index", str(results_tree), "--threshold", "1e6"]) == 0
+    args = ["--k", "4", "--index", str(results_tree), "--n-anchors", "2"]
+    assert main([QUERY, "banana bread recipe", *args, "--threshold", "0.5"]) == 0
     out = capsys.readouterr().out
-    assert out.count("# no good match: best score") == 2
+    assert "# match: match score" in out.split("# banana bread recipe")[0]  # shares its words with the captions
+    assert "# no good match: match score 0.000 < threshold 0.500" in out  # shares none
     table = parse(out.split("# banana bread recipe")[0])
-    assert list(table.columns) == ["rank", "obs_id", "score", "cosine", "title", "class", "path"]
+    assert list(table.columns) == ["rank", "obs_id", "score", "title", "class", "path"]
     assert set(table["title"]) <= {f"Title {i}" for i in range(5)}
     assert table["class"].isin(["lens", "spiral"]).all()
     assert main([QUERY, "--index", str(results_tree), "--raw"]) == 0
-    raw = parse(capsys.readouterr().out)
-    assert raw.loc[0, "obs_id"] == "obs7" and raw.loc[0, "class"] == "lens" and raw.loc[0, "title"] == "Title 1"
-    # the threshold of the search_eval rule is found beside the results
+    raw = capsys.readouterr().out
+    assert "no verdict" in raw and parse(raw).loc[0, "obs_id"] == "obs7" and parse(raw).loc[0, "title"] == "Title 1"
+    # without --threshold: the one the search_eval rule chose, with its n_anchors, found beside the results
+    assert main([QUERY, "--index", str(results_tree)]) == 2
+    assert "pass n_anchors" in capsys.readouterr().err
     (results_tree.parents[2] / "eval" / "search").mkdir(parents=True)
-    (results_tree.parents[2] / "eval" / "search" / "m.json").write_text(json.dumps({"threshold": -1e6}))
+    (results_tree.parents[2] / "eval" / "search" / "m.json").write_text(json.dumps({"match_threshold": 2.0, "n_anchors": 2}))
     assert main([QUERY, "--index", str(results_tree)]) == 0
-    assert "# match: best score" in capsys.readouterr().out
+    assert "# no good match: match score 0.775 < threshold 2.000" in capsys.readouterr().out  # 3 of 5 terms shared
+
+
+def test_searcher_api_and_search_eval_rule(results_tree, tmp_path, capsys):
+    """The Python API the web app uses, and the search_eval rule's function end to end on a tiny model:
+    its JSON and CSV, and the line with both acceptance rates."""
+    from skytext.search import Searcher, run_search_eval, search_index
+
+    searcher = Searcher.open(results_tree, device="cpu", chunk_size=8, n_anchors=2, threshold=0.5)
+    hits = searcher.search([QUERY, "banana bread recipe"], 3)
+    assert [len(h) for h in hits] == [3, 3] and [h.attrs["match"] for h in hits] == [True, False]
+    assert hits[0].attrs["match_score"] == pytest.approx(3 / 15**0.5) and hits[1].attrs["match_score"] == 0.0
+    again = search_index(results_tree, [QUERY], 3, "cpu", chunk_size=5, n_anchors=2, threshold=0.5)
+    pd.testing.assert_frame_equal(again[0], hits[0])
+    res_root = results_tree.parents[2]
+    cq, off = tmp_path / "cq.txt", tmp_path / "off.txt"
+    cq.write_text(f"lens: {QUERY}\nspiral: survey spiral\n")
+    off.write_text("banana bread recipe\nstock market crash\n")
+    out = {"out_json": str(tmp_path / "s.json"), "out_table": str(tmp_path / "s.csv")}
+    res = run_search_eval(str(results_tree / "model.json"), str(results_tree / "images.npy"), str(results_tree / "images.parquet"),
+                          str(results_tree / "images.npy"), str(results_tree / "images.parquet"),
+                          str(res_root / "dataset" / "observations.parquet"), str(res_root / "captions" / "abstract.parquet"),
+                          str(res_root / "dataset" / "proposals.parquet"), str(cq), str(off),
+                          str(ROOT / "resources/vocab/query_templates.txt"), str(ROOT / "resources/search/stop_words.txt"),
+                          model="m", k=4, n_anchors=2, min_precision=0.5, device="cpu", chunk_size=7, threads=1, **out)
+    printed = capsys.readouterr().out
+    assert f"class queries accepted {res['class_accept_rate']:.3f}" in printed
+    assert f"off-topic queries rejected {res['offtopic_reject_rate']:.3f}" in printed
+    assert res["offtopic_reject_rate"] == 1.0 and res["n_class"] == 2 and res["n_offtopic"] == 2
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["model"] == "m" and saved["queries"][0]["hits"][0].startswith("obs")
+    row = pd.read_csv(tmp_path / "s.csv")
+    assert list(row.columns[:3]) == ["model", "p4_lens", "p4_spiral"] and row["offtopic_reject_rate"][0] == 1.0
 
 
 def test_cli_html_inlines_thumbnails(results_tree, tmp_path, capsys):

@@ -1,65 +1,255 @@
-"""Search quality: prompt ensembling, the calibrated score, the "no good match" threshold, the search
-evaluation (issue #13 item 5), on a synthetic CLIP with the failure seen on the demo: every text, nonsense
-included, close to every image. (The micro demo's 60-step model is too weak to show search quality either
-way; the full demo's numbers are in the README.)"""
+"""Search quality (issue #22 item 7): a query routed through the training abstracts it shares words with, the
+"no good match" verdict from its lexical match score, the held-out query sets, and the search evaluation with
+both acceptance rates recomputed here. The model is a fake with the demo model's failures: short queries land
+in the wrong place ("spiral galaxy" near lenses) and unseen words anywhere (here near planets), while whole
+abstracts -- what it was trained on -- land near their class."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import zlib
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from skytext.eval import explore
-from skytext.eval.query import (Calibration, choose_threshold, encode_queries, plural, query_texts,
-                                read_templates)
-from skytext.eval.search import topk
 from skytext.core.vocab import read_lines
+from skytext.eval.query import (Anchors, Calibration, LexicalIndex, acceptance_rates, choose_threshold,
+                                encode_queries, plural, query_texts, read_class_queries, read_stop_words,
+                                read_templates, search_evaluation, search_table_row, stem, terms)
+from skytext.eval.search import topk
+from skytext.sources.sky_demo import CLASSES as DEMO_CLASSES
 
 from conftest import ROOT
 
-VOCAB = ROOT / "resources" / "vocab"
-D, V = 128, 4096
+VOCAB, SEARCH = ROOT / "resources" / "vocab", ROOT / "resources" / "search"
+D = 64
+STOP = read_stop_words(SEARCH / "stop_words.txt")
+CLASS_WORDS = {"spiral": ["spiral", "arms", "barred", "wound", "disk"], "lens": ["lensed", "arcs", "einstein", "ring"],
+               "planet": ["planet", "banded", "cloud", "belts", "giant"], "globular": ["globular", "cluster", "core", "old"]}
 
 
-class BagOfWords:
-    """A CLIP-like text tower: hashed word counts -> linear map, plus a large offset shared by every text (the
-    demo model's trouble: any text, nonsense included, has cosine ~0.8 with any image)."""
+class WordModel:
+    """A text tower of word vectors averaged: class words point at their class, "galaxy" at the lenses (lens
+    abstracts say it most, as on the demo), proposal boilerplate at a shared direction, and any word it was never
+    trained on near the planets (where the demo model put "ionised hydrogen gas cloud")."""
 
-    def __init__(self, offset: float = 3.0, seed: int = 0):
-        g = torch.Generator().manual_seed(seed)
-        self.w = torch.randn(V, D, generator=g)
-        self.offset = offset * torch.nn.functional.normalize(torch.randn(D, generator=g), dim=0)
-        self.calls: list[list[str]] = []
+    def __init__(self, seed: int = 0):
+        g = np.random.default_rng(seed)
+        basis = np.linalg.qr(g.standard_normal((D, D)))[0].T
+        self.dirs = {c: basis[i] for i, c in enumerate(CLASS_WORDS)}
+        self.generic, self.ids = basis[len(CLASS_WORDS)], {}
+        self.vectors = {w: self.dirs[c] + 0.1 * g.standard_normal(D) for c, ws in CLASS_WORDS.items() for w in ws}
+        self.vectors["galaxy"] = self.vectors["galaxies"] = 2.0 * self.dirs["lens"]
+
+    def word(self, w: str) -> np.ndarray:
+        if w not in self.vectors:
+            h = np.random.default_rng(zlib.crc32(w.encode())).standard_normal(D)
+            known = w in BOILERPLATE
+            self.vectors[w] = (self.generic if known else 0.8 * self.dirs["planet"]) + 0.3 * h
+        return self.vectors[w]
 
     def tokenizer(self, texts):
-        self.calls.append(list(texts))
-        out = torch.zeros(len(texts), V)
-        for i, t in enumerate(texts):
-            words = [w.strip(".,:").lower() for w in t.split()]
-            for w in words:
-                out[i, zlib.crc32(w.encode()) % V] += 1.0 / len(words)
+        """Word ids padded with -1 (a tensor, as open_clip's tokenizers return)."""
+        words = [re.findall(r"[a-z]+", t.lower()) or ["empty"] for t in texts]
+        ids = [[self.ids.setdefault(w, len(self.ids)) for w in ws] for ws in words]
+        out = torch.full((len(ids), max(map(len, ids))), -1, dtype=torch.long)
+        for i, row in enumerate(ids):
+            out[i, : len(row)] = torch.tensor(row)
         return out
 
     def encode_text(self, tokens):
-        return tokens @ self.w + self.offset * tokens.sum(1, keepdim=True).clamp_max(1) * 10
+        words = {i: w for w, i in self.ids.items()}
+        rows = [np.mean([self.word(words[int(i)]) for i in row if i >= 0], axis=0) for row in tokens]
+        return torch.tensor(np.stack(rows), dtype=torch.float32)
 
 
-CLASSES = {"spiral": "spiral galaxies", "globular": "globular clusters", "nebula": "emission nebulae",
-           "lens": "gravitational lenses"}
+BOILERPLATE = set("we propose to image a sample of this program targets our are with the and in its will obtain deep "
+                  "observations hubble space telescope an category study".split())
 
 
-def synthetic_sky(bow: BagOfWords, per_class: int = 30, seed: int = 1):
-    """Image embeddings near their class phrase, all sharing the text offset; ids with the true class."""
-    rng = np.random.default_rng(seed)
-    base = encode_queries(bow, bow.tokenizer, list(CLASSES.values()))
-    img = np.repeat(base, per_class, axis=0) + 0.06 * rng.standard_normal((per_class * len(CLASSES), D))
-    img = (img / np.linalg.norm(img, axis=1, keepdims=True)).astype(np.float32)
-    cls = np.repeat(list(CLASSES), per_class)
-    return img, pd.DataFrame({"obs_id": [f"o{i}" for i in range(len(img))], "gt_class": cls})
+def abstracts(per_class: int = 6) -> tuple[list[str], list[str]]:
+    """Training abstracts (anchors) in the class words, as the demo's: (texts, classes)."""
+    texts, classes = [], []
+    for c, ws in CLASS_WORDS.items():
+        for i in range(per_class):
+            words = " ".join(ws[(i + j) % len(ws)] for j in range(4))
+            extra = " around massive galaxies" if c == "lens" else (" galaxies" if c == "spiral" and i % 3 == 0 else "")
+            texts.append(f"Category: study. We propose to image {words}{extra}. Our targets are {words} {ws[i % len(ws)]}.")
+            classes.append(c)
+    return texts, classes
+
+
+def sky(model: WordModel, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image embeddings near their class direction: (embeddings, true class per row)."""
+    g = np.random.default_rng(seed)
+    x = np.concatenate([model.dirs[c] + 0.25 * g.standard_normal((per_class, D)) for c in CLASS_WORDS])
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.repeat(list(CLASS_WORDS), per_class)
+
+
+CLASS_QUERIES = [("spiral", "spiral galaxy"), ("spiral", "barred spiral"), ("lens", "einstein ring"),
+                 ("lens", "lensed arcs"), ("planet", "banded planet"), ("globular", "old globular cluster")]
+OFFTOPIC = ["the history of the roman empire", "stock market crash 1929", "banana bread recipe", "tax return"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    m = WordModel()
+    return m, sky(m, 12, 1), sky(m, 12, 2)
+
+
+def evaluate(world, **kw):
+    m, val, test = world
+    args = dict(k=10, n_anchors=3, min_precision=0.6, device="cpu", chunk_size=16)
+    return search_evaluation(m, m.tokenizer, val, test, CLASS_QUERIES, OFFTOPIC, abstracts()[0],
+                             read_templates(VOCAB / "query_templates.txt"), STOP, **{**args, **kw})
+
+
+# ----------------------------------------------------------------------------------------------- the failure
+def test_todays_calibration_fails_where_routing_through_abstracts_works(world):
+    """Today's search (prompt templates, z against background phrases, threshold chosen on val against the
+    null queries) ranks lenses for "spiral galaxy" and cannot both accept the class queries with the right
+    images and reject the off-topic ones; routing through the abstracts does both."""
+    m, val, test = world
+    templates = read_templates(VOCAB / "query_templates.txt")
+    enc = lambda qs: encode_queries(m, m.tokenizer, qs, templates, "cpu")  # noqa: E731
+    cal = Calibration.from_embeddings(enc(read_lines(VOCAB / "descriptions.txt")))
+    best = lambda q, x: cal.search(q, x, 1, 16, "cpu")[0][:, 0]  # noqa: E731
+    cq = enc([q for _, q in CLASS_QUERIES])
+    old_threshold = choose_threshold(best(cq, val[0]), best(enc(read_lines(VOCAB / "null_queries.txt")), val[0]))
+    z, idx, _ = cal.search(cq, test[0], 10, 16, "cpu")
+    old_found = [(z[j, 0] >= old_threshold) and (test[1][idx[j]] == c).mean() >= 0.6 for j, (c, _) in enumerate(CLASS_QUERIES)]
+    old_rejected = best(enc(OFFTOPIC), test[0]) < old_threshold
+    assert (test[1][idx[0]] == "lens").mean() >= 0.5  # today: "spiral galaxy" returns mostly lenses
+    assert not (all(old_found) and all(old_rejected))
+
+    res = evaluate(world)
+    rows = {r["query"]: r for r in res["queries"]}
+    assert rows["spiral galaxy"]["precision_at_k"] >= 0.6 and rows["spiral galaxy"]["match"]
+    assert rows["spiral galaxy"]["precision_at_k_templates"] <= 0.5
+    assert not any(rows[q]["match"] for q in OFFTOPIC)
+    assert res["class_found_rate"] == 1.0 and res["offtopic_reject_rate"] == 1.0
+
+
+# ----------------------------------------------------------------------------------------------- the evaluation
+def test_acceptance_rates_and_precision_recomputed_independently(world):
+    m, val, test = world
+    res = evaluate(world, min_precision=0.9)
+    json.dumps(res)
+    cls = [r for r in res["queries"] if r["kind"] == "class"]
+    off = [r for r in res["queries"] if r["kind"] == "offtopic"]
+    assert [r["query"] for r in cls] == [q for _, q in CLASS_QUERIES] and [r["query"] for r in off] == OFFTOPIC
+    for r in res["queries"]:  # the verdict is the threshold applied to the match score
+        assert r["match"] == (r["match_score"] >= res["match_threshold"])
+    for r in cls:  # precision from the hits' true classes
+        assert r["precision_at_k"] == sum(c == r["class"] for c in r["hit_classes"]) / 10 and len(r["hits"]) == 10
+        assert r["hit_classes"] == test[1][r["hits"]].tolist()
+    assert res["class_accept_rate"] == sum(r["match"] for r in cls) / len(cls)
+    assert res["class_found_rate"] == sum(r["match"] and r["precision_at_k"] >= 0.9 for r in cls) / len(cls)
+    assert res["offtopic_reject_rate"] == sum(not r["match"] for r in off) / len(off)
+    assert res["mean_precision_at_k"] == pytest.approx(np.mean([r["precision_at_k"] for r in cls]))
+    # the threshold: a cut of best Youden J between val-found class queries and off-topic ones, by brute force
+    pos = [r["match_score"] for r in cls if r["precision_at_k_val"] >= 0.9]
+    neg = [r["match_score"] for r in off]
+    j = lambda t: np.mean([p >= t for p in pos]) - np.mean([n >= t for n in neg])  # noqa: E731
+    cuts = sorted(set(pos + neg))
+    assert j(res["match_threshold"]) == max(j(t) for t in cuts + [cuts[-1] + 1])
+    row = search_table_row({**res, "model": "m"})
+    assert row["model"] == "m" and row["class_found_rate"] == res["class_found_rate"]
+    assert row["p10_spiral"] == pytest.approx(np.mean([r["precision_at_k"] for r in cls if r["class"] == "spiral"]))
+    assert row["offtopic_reject_rate"] == res["offtopic_reject_rate"] and row["match_threshold"] == res["match_threshold"]
+
+
+def test_threshold_falls_back_to_all_class_queries_when_none_is_found_on_val(world):
+    """A weak model (base, shuffled) finds no class query on val: the threshold still separates the class
+    queries from the off-topic ones instead of failing the rule."""
+    res = evaluate(world, min_precision=1.01)
+    assert res["n_found_val"] == 0 and res["class_found_rate"] == 0.0
+    cls = [r["match_score"] for r in res["queries"] if r["kind"] == "class"]
+    off = [r["match_score"] for r in res["queries"] if r["kind"] == "offtopic"]
+    assert res["match_threshold"] == choose_threshold(cls, off)
+
+
+def test_acceptance_rates_by_hand():
+    rows = [{"kind": "class", "match": True, "precision_at_k": 0.6}, {"kind": "class", "match": True, "precision_at_k": 0.5},
+            {"kind": "class", "match": False, "precision_at_k": 1.0}, {"kind": "class", "match": True, "precision_at_k": 0.9},
+            {"kind": "offtopic", "match": True}, {"kind": "offtopic", "match": False}, {"kind": "offtopic", "match": False}]
+    got = acceptance_rates(rows, 0.6)
+    assert got["class_accept_rate"] == 0.75 and got["class_found_rate"] == 0.5
+    assert got["offtopic_reject_rate"] == pytest.approx(2 / 3) and got["n_class"] == 4 and got["n_offtopic"] == 3
+    assert acceptance_rates([dict(r, precision_at_k=None) if r["kind"] == "class" else r for r in rows], 0.6)["class_found_rate"] is None
+
+
+def test_evaluation_without_ground_truth(world):
+    m, val, test = world
+    res = search_evaluation(m, m.tokenizer, (val[0], None), (test[0], None), CLASS_QUERIES, OFFTOPIC, abstracts()[0],
+                            ["{}"], STOP, k=5, n_anchors=2, min_precision=0.6, device="cpu", chunk_size=64)
+    assert res["class_found_rate"] is None and res["mean_precision_at_k"] is None and res["class_accept_rate"] is not None
+    assert search_table_row(res)["p5_spiral"] is None
+
+
+# ----------------------------------------------------------------------------------------------- lexical routing
+def test_lexical_index_matches_tf_idf_by_hand():
+    docs = ["Spiral galaxies with spiral arms.", "Lensed arcs around galaxies.", "The rings of a giant planet."]
+    lex = LexicalIndex(docs, frozenset({"the", "of", "a", "with", "around"}))
+    toks = [["spiral", "galaxy", "spiral", "arms"], ["lensed", "arcs", "galaxy"], ["ring", "giant", "planet"]]
+    assert [terms(d, lex.stop_words) for d in docs] == toks
+    vocab = sorted({t for d in toks for t in d})
+    idf = {t: math.log(4 / (1 + sum(t in d for d in toks))) + 1 for t in vocab}
+    def vec(ws, extra=0.0):
+        v = np.array([(1 + math.log(ws.count(t))) * idf[t] if t in ws else 0.0 for t in vocab])
+        return v / math.sqrt((v**2).sum() + extra)
+
+    dv = [vec(d) for d in toks]
+    q = vec(["spiral", "galaxy"], extra=(math.log(4) + 1) ** 2)  # "roman" is unknown: it counts in the norm only
+    want = [sum(a * b for a, b in zip(q, d)) for d in dv]
+    np.testing.assert_allclose(lex.scores(["the Roman spiral galaxy"])[0], want, rtol=1e-5)
+    assert lex.scores(["banana bread"]).max() == 0.0
+
+
+def test_stem_and_terms():
+    assert [stem(w) for w in ["galaxies", "nebulae", "lenses", "arms", "clusters", "gas", "arcs"]] == \
+        ["galaxy", "nebula", "lens", "arms", "cluster", "gas", "arcs"]  # 4 letters or fewer: left alone
+    assert terms("The history of the Roman Empire!", STOP) == ["history", "roman", "empire"]
+
+
+def test_route_takes_the_mean_of_the_best_anchors_and_falls_back():
+    m = WordModel()
+    texts, _ = abstracts()
+    anchors = Anchors.build(m, m.tokenizer, texts, STOP, "cpu")
+    fallback = np.full((2, D), 1 / math.sqrt(D), dtype=np.float32)
+    q, score = anchors.route(["barred spiral", "banana bread"], fallback, 3)
+    lex = anchors.lexical.scores(["barred spiral"])[0]
+    best3 = np.argsort(-lex, kind="stable")[:3]
+    want = anchors.embeddings[best3].mean(0)
+    np.testing.assert_allclose(q[0], want / np.linalg.norm(want), atol=1e-6)
+    np.testing.assert_array_equal(q[1], fallback[1])  # no word in common: the fallback row, score 0
+    assert score[0] == pytest.approx(lex.max()) and score[1] == 0.0
+
+
+# ----------------------------------------------------------------------------------------------- query sets
+def test_held_out_query_sets():
+    pairs = read_class_queries(SEARCH / "class_queries.txt")
+    off = read_lines(SEARCH / "offtopic_queries.txt")
+    assert len(pairs) >= 40 and len(off) >= 40
+    assert {c for c, _ in pairs} == set(DEMO_CLASSES)  # every demo class, nothing else
+    templates = read_templates(VOCAB / "query_templates.txt")
+    stems = {t.replace("{}", "").strip(" .").lower() for t in templates}
+    for _, q in pairs:  # phrased unlike the prompt templates
+        assert not any(s and s in q.lower() for s in stems), q
+    queries = {q.lower() for _, q in pairs} | {q.lower() for q in off}
+    assert len(queries) == len(pairs) + len(off)
+    assert "the history of the roman empire" in queries and "stock market crash 1929" in queries
+    assert not queries & {w.lower() for w in read_lines(VOCAB / "null_queries.txt")} - {"the history of the roman empire"}
+
+
+def test_read_class_queries_rejects_a_line_without_class(tmp_path):
+    f = tmp_path / "q.txt"
+    f.write_text("spiral: barred spiral\nno class here\n")
+    with pytest.raises(ValueError, match="no class here"):
+        read_class_queries(f)
 
 
 # ----------------------------------------------------------------------------------------------- templates
@@ -81,35 +271,32 @@ def test_shipped_templates_are_valid(tmp_path):
     bad.write_text("a photo of\n")
     with pytest.raises(ValueError, match="exactly once"):
         read_templates(bad)
-    nulls = read_lines(VOCAB / "null_queries.txt")
-    assert len(nulls) >= 10 and "banana bread recipe" not in nulls  # the test's nonsense query stays held out
 
 
 def test_encode_queries_is_the_mean_of_normalised_template_embeddings():
-    bow = BagOfWords()
+    m = WordModel()
     templates = ["an image of {}.", "This program targets {}."]
-    got = encode_queries(bow, bow.tokenizer, ["globular cluster", "SN1987A"], templates)
+    got = encode_queries(m, m.tokenizer, ["globular cluster", "SN1987A"], templates, "cpu")
     for row, q in zip(got, ["globular cluster", "SN1987A"]):
-        e = bow.encode_text(bow.tokenizer(query_texts(q, templates))).numpy()
+        e = m.encode_text(m.tokenizer(query_texts(q, templates))).numpy()
         e /= np.linalg.norm(e, axis=1, keepdims=True)
         want = e.mean(0) / np.linalg.norm(e.mean(0))
         np.testing.assert_allclose(row, want, atol=1e-6)
-    assert len(query_texts("globular cluster", templates)) == 4 and len(query_texts("SN1987A", templates)) == 2
 
 
-# ----------------------------------------------------------------------------------------------- calibration
+# ----------------------------------------------------------------------------------------------- legacy calibration
 def test_calibrated_search_matches_brute_force():
     rng = np.random.default_rng(0)
     unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
     keys, bg, q = unit(rng.normal(size=(300, 16))), unit(rng.normal(size=(25, 16))), unit(rng.normal(size=(7, 16)))
     cal = Calibration.from_embeddings(bg)
-    z, idx, cos = cal.search(q, keys, 9, chunk_size=64)
+    z, idx, cos = cal.search(q, keys, 9, 64, "cpu")
     sb = bg.astype(np.float64) @ keys.T.astype(np.float64)  # [B, n]
     brute = (q.astype(np.float64) @ keys.T - sb.mean(0)) / sb.std(0)
     np.testing.assert_array_equal(idx, np.argsort(-brute, axis=1, kind="stable")[:, :9])
     np.testing.assert_allclose(z, np.take_along_axis(brute, idx, 1), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(cos, np.take_along_axis(q @ keys.T, idx, 1), atol=1e-5)
-    np.testing.assert_allclose(cal.key_scales(keys, chunk_size=7), 1 / sb.std(0), rtol=1e-4)
+    np.testing.assert_allclose(cal.key_scales(keys, 7, "cpu"), 1 / sb.std(0), rtol=1e-4)
 
 
 def test_topk_key_weights_match_brute_force():
@@ -120,7 +307,7 @@ def test_topk_key_weights_match_brute_force():
     np.testing.assert_array_equal(i, np.argsort(-brute, axis=1, kind="stable")[:, :5])
     np.testing.assert_allclose(s, np.take_along_axis(brute, i, 1), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="key_weights"):
-        topk(q, keys, 5, key_weights=w[:10])
+        topk(q, keys, 5, 16, key_weights=w[:10])
 
 
 def test_choose_threshold_maximises_separation():
@@ -130,48 +317,3 @@ def test_choose_threshold_maximises_separation():
     assert 1.2 < t < 1.5
     with pytest.raises(ValueError):
         choose_threshold([], [1.0])
-
-
-def test_nonsense_scores_as_high_as_real_matches_raw_but_not_calibrated():
-    """The demo's failure in miniature: raw cosines of nonsense queries rival real matches; the calibrated
-    score puts them below a threshold chosen on a separate (val) sky, and class queries above it."""
-    bow = BagOfWords()
-    img, ids = synthetic_sky(bow)
-    val_img, _ = synthetic_sky(bow, seed=2)
-    templates = read_templates(VOCAB / "query_templates.txt")
-    real = encode_queries(bow, bow.tokenizer, ["spiral galaxy", "globular cluster", "emission nebula"], templates)
-    junk = encode_queries(bow, bow.tokenizer, ["banana bread recipe", "quarterly tax return"], templates)
-    raw_real, raw_junk = topk(real, img, 1)[0][:, 0], topk(junk, img, 1)[0][:, 0]
-    assert raw_junk.max() > 0.8 * raw_real.min()  # raw: no usable gap
-    cal = Calibration.from_embeddings(encode_queries(bow, bow.tokenizer, read_lines(VOCAB / "descriptions.txt"), templates))
-    nulls = encode_queries(bow, bow.tokenizer, read_lines(VOCAB / "null_queries.txt"), templates)
-    threshold = choose_threshold(cal.search(real, val_img, 1)[0][:, 0], cal.search(nulls, val_img, 1)[0][:, 0])
-    z_real, idx, _ = cal.search(real, img, 10)
-    z_junk = cal.search(junk, img, 1)[0][:, 0]
-    assert z_junk.max() < threshold <= z_real[:, 0].min()
-    for row, c in zip(idx, ["spiral", "globular", "nebula"]):
-        assert (ids["gt_class"].to_numpy()[row] == c).all()
-
-
-def test_search_evaluation_reports_precision_threshold_and_rates():
-    bow = BagOfWords()
-    img, ids = synthetic_sky(bow)
-    val_img, val_ids = synthetic_sky(bow, seed=2)
-    gt = dict(zip(ids["obs_id"], ids["gt_class"]))
-    res = explore.search_evaluation(bow, bow.tokenizer, (val_img, val_ids), (img, ids), gt,
-                                    read_templates(VOCAB / "query_templates.txt"), read_lines(VOCAB / "descriptions.txt"),
-                                    read_lines(VOCAB / "null_queries.txt"))
-    rows = {r["class"]: r for r in res["queries"]}
-    assert list(rows) == list(explore.DEMO_CLASS_QUERIES) and res["k"] == 10
-    for c in CLASSES:  # the classes this synthetic sky has are found
-        assert rows[c]["precision_at_10"] >= 0.8 and rows[c]["match"], rows[c]
-    assert res["threshold_split"] == "val"
-    null = np.array(list(res["null_best_scores"].values()))
-    assert len(null) == res["n_null_queries"] and res["null_match_rate"] == pytest.approx(np.mean(null >= res["threshold"]))
-    row = explore.search_table_row({**res, "model": "m"})
-    assert row["model"] == "m" and row["p10_globular"] == rows["globular"]["precision_at_10"]
-    assert row["threshold"] == res["threshold"] and row["p10_mean"] == res["mean_precision_at_10"]
-    json.dumps(res)
-    no_gt = explore.search_evaluation(bow, bow.tokenizer, (val_img, val_ids), (img, ids), None, ["{}"],
-                                      ["a", "b c"], ["x", "y"])
-    assert no_gt["mean_precision_at_10"] is None and no_gt["queries"][0]["precision_at_10"] is None

@@ -127,3 +127,14 @@ def test_readme_slurm_dry_run_works_without_conda(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "train" in out and "This was a dry-run" in out
+
+
+def test_every_rule_that_trains_or_embeds_gets_a_gpu_in_the_slurm_profile():
+    """The GPU rules of every study, not just the image study's, ask Slurm for a GPU; each names a real rule."""
+    from test_conda_envs import rule_envs
+
+    gpu_rules = {"train", "embed_image_part", "embed_texts", "explore", "spectra_autoencoder", "spectra_align",
+                 "spectra_embed_text", "transients_cnn"}
+    blocks = yaml.safe_load((PROFILE / "config.yaml").read_text())["set-resources"]
+    assert set(blocks) <= set(rule_envs()), f"profile names unknown rules: {set(blocks) - set(rule_envs())}"
+    assert {r for r in gpu_rules if blocks.get(r, {}).get("gpu", 0) >= 1} == gpu_rules

@@ -3,6 +3,7 @@
 
 from skytext.core.config import defaults
 from skytext.sources import xray_demo as X
+from skytext.sources import xray_papers as XP
 from skytext.spectra.dataset import build_spectra_dataset
 from skytext.sources.ogip import load_response
 from conftest import ROOT
@@ -13,10 +14,10 @@ def test_every_record_is_kept_or_rejected(tmp_path):
     resp = load_response(ROOT / "resources" / "spectra", defaults("spectra")["n_channels"])
     sky = X.simulate(cfg, 1, resp)
     obs = [X.acquire_shard(sky, resp, cfg, 1, s, 2, tmp_path / str(s)) for s in range(2)]
-    papers, links = X.papers(sky.catalog, cfg, 1)
+    papers, links = XP.papers(sky.catalog, cfg, 1)
     papers, links = X.add_empty_paper(papers, links, sky.catalog, 1)
     tables, counts, summary = build_spectra_dataset(obs, [], sky.catalog, papers, links, list(X.VARIABLES),
-                                    defaults("spectra.dataset"), defaults("spectra")["n_channels"], 1)
+                                    defaults("spectra.dataset"), defaults("spectra")["n_channels"], (0.5, 8.0), 1)
     src, rej = tables["sources"], tables["rejects"]
     assert len(src) + (rej["record_type"] == "spectrum").sum() == 60
     assert set(rej.loc[rej["record_type"] == "spectrum", "reason"]) == set(X.CORRUPTIONS)

@@ -5,6 +5,7 @@ import pytest
 
 from skytext.core.config import defaults
 from skytext.sources import xray_demo as X
+from skytext.sources import xray_papers as XP
 from skytext.sources.ogip import load_response
 from conftest import ROOT
 
@@ -62,7 +63,7 @@ def test_observe_is_seeded_and_poisson(sky):
 
 def test_papers_link_and_mention(sky):
     cfg, _, s = sky
-    papers, links = X.papers(s.catalog, cfg, 3)
+    papers, links = XP.papers(s.catalog, cfg, 3)
     assert papers["text_id"].is_unique and links["text_id"].isin(papers["text_id"]).all()
     per_text = links.groupby("text_id").size()
     assert per_text.max() >= 5  # population papers
@@ -79,6 +80,12 @@ def test_corrupt_plan_and_empty_paper(sky, tmp_path):
     cfg, resp, s = sky
     plan = X.corrupt_plan(s.catalog, 4)
     assert sorted(plan.values()) == sorted(X.CORRUPTIONS)
-    papers, links = X.papers(s.catalog, cfg, 3)
+    papers, links = XP.papers(s.catalog, cfg, 3)
     p2, l2 = X.add_empty_paper(papers, links, s.catalog, 3)
     assert len(p2) == len(papers) + 1 and (p2["abstract"] == "").sum() == 1
+
+
+def test_papers_module_names_the_sky_classes_in_order():
+    """xray_papers picks population classes from its NAMES (it does not import xray_demo: no import cycle);
+    the draw is the sky's only when both list the classes in the same order."""
+    assert list(XP.NAMES) == list(X.CLASSES) and set(XP.PHYSICS) == set(X.CLASSES)

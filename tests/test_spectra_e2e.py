@@ -1,4 +1,8 @@
-"""End-to-end: the `spectra` target on the micro config, and the contract the analysis study reads."""
+"""End-to-end: the `spectra` target on the micro config, and the contract the analysis study reads.
+
+Measured: the snakemake run took 873 s on 2 cores shared with six other jobs (load average 16), most of it
+fixed costs (loading the sentence encoder, UMAP's compilation); its limit is an hour (over 3x that), so a busy
+machine slows the test but does not fail it."""
 
 import json
 
@@ -13,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 def test_spectra_target_on_micro_config(tmp_path):
     wf = copy_workflow(tmp_path)
-    run_snakemake(wf, "spectra", "--configfile", "tests/configs/spectra-micro.yaml")
+    run_snakemake(wf, "spectra", "--configfile", "tests/configs/spectra-micro.yaml", timeout=3600)
     res = wf / "results" / "spectra" / "demo"
     src = pd.read_parquet(res / "dataset" / "sources.parquet")
     assert src["source_id"].is_unique and {"class", "split", "is_outlier", "powlaw_gamma", "hard_hm"} <= set(src.columns)
@@ -32,6 +36,9 @@ def test_spectra_target_on_micro_config(tmp_path):
     for name in ("ensemble", "shuffled", "random", "oracle"):
         for d in ("spectrum_to_text", "text_to_spectrum"):
             assert 0 <= out["results"][name][d]["top10pct"] <= 1
+    head = out["headline"]
+    assert head["rank_cut_statement"] == f"1% of {head['n_text_candidates']} candidates = rank <= {head['rank_cut_1pct']}"
+    assert 0 <= head["spectrum_to_text_recall_at_1"]["ensemble"] <= head["spectrum_to_text_recall_at_1pct"]["ensemble"]
     curve = out["results"]["ensemble"]["spectrum_to_text"]["recall_at_pct"]
     assert curve["k_percent"][0] == 0.5 and curve["recall"] == sorted(curve["recall"]) and curve["recall"][-1] == 1.0
     reg = pd.read_csv(res / "eval" / "regression.csv")
@@ -42,10 +49,13 @@ def test_spectra_target_on_micro_config(tmp_path):
     assert len(ok) and (ok["r2_lo"] <= ok["r2_hi"]).all()  # percentile intervals (tiny subsets may not hold the point)
     mean = reg[(reg["variable"] == "mean") & (reg["subset"] == "with_papers")].set_index("features")
     assert np.isclose(mean.loc["moe", "r2_gain"], mean.loc["moe", "r2"] - mean.loc["spectral", "r2"])
+    alone = reg[(reg["variable"] == "mean") & (reg["subset"] == "without_papers")].set_index("features")
+    assert (alone["n"] == alone["n_sources"]).all() and alone.loc["moe", "r2"] == alone.loc["spectral", "r2"]
     outl = json.loads((res / "eval" / "outliers.json").read_text())
-    assert {"shared", "spectral"} <= set(outl) and outl["n_planted"] > 0
+    assert {"ranking", "shared", "spectral", "text"} <= set(outl) and outl["n_planted"] > 0
+    assert outl["chance_precision"] == outl["n_planted"] / outl["n_sources_ranked"]
     assert len(pd.read_csv(res / "eval" / "outliers.csv")) > 0
     assert (res / "eval" / "umap.png").stat().st_size > 1000
     # rerun: nothing to do
-    again = run_snakemake(wf, "spectra", "--configfile", "tests/configs/spectra-micro.yaml", "-n")
+    again = run_snakemake(wf, "spectra", "--configfile", "tests/configs/spectra-micro.yaml", "-n", timeout=600)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -77,3 +77,35 @@ def test_outlier_metrics():
     assert anomaly(x, "iforest", 5, 0).shape == (200,)
     f = fused(x[:, :2], x[:, 2:])
     assert np.allclose(np.linalg.norm(f, axis=1), 1)
+
+
+def test_combined_ranking_finds_what_each_space_finds_and_chance_has_no_floor():
+    from skytext.spectra.outliers import combined, planted_metrics
+
+    rng = np.random.default_rng(0)
+    n = 300
+    truth = np.zeros(n, bool)
+    truth[:9] = True
+    spaces = {s: rng.random(n) for s in ("shared", "spectral", "text")}
+    for j, s in enumerate(spaces):  # each space sees three outliers, a different three
+        spaces[s][3 * j: 3 * j + 3] = 2.0
+    spaces["text"][3:6] = 1.5  # text sees six of them
+    res = planted_metrics({"ranking": combined(spaces), **spaces}, truth, 25)
+    found = {k: res[k]["found_at_9"] for k in ("ranking", *spaces)}
+    assert found["ranking"] >= max(found[s] for s in spaces) and found["ranking"] == 9
+    assert res["chance_precision"] == 9 / 300  # exact, no 1/n floor anywhere
+    assert np.isclose(res["spectral"]["precision_over_chance_at_9"], res["spectral"]["precision_at_9"] / (9 / 300))
+    none = planted_metrics({"x": -np.arange(n, dtype=float)}, truth[::-1].copy(), 9)
+    assert none["x"]["precision_at_9"] == 0.0 and none["x"]["precision_over_chance_at_9"] == 0.0
+
+
+def test_headline_states_the_rank_cut_and_recall_at_rank_1():
+    ranks = np.array([1, 1, 2, 3, 50] + [10] * 135)
+    res = {"ensemble": {"spectrum_to_text": {"ranks": ranks.tolist(), "recall_at_pct": {
+        "k_percent": [1.0], "recall": [float(np.mean(ranks <= 2))]}}},
+        "shuffled": {"spectrum_to_text": {"ranks": [70] * 140, "recall_at_pct": {"k_percent": [1.0], "recall": [0.0]}}}}
+    h = retrieval.headline(res, 140, 140)
+    assert h["rank_cut_1pct"] == 2 and h["rank_cut_statement"] == "1% of 140 candidates = rank <= 2"
+    assert h["spectrum_to_text_recall_at_1"]["ensemble"] == 2 / 140
+    assert h["spectrum_to_text_recall_at_1pct"]["ensemble"] == 3 / 140
+    assert h["ensemble_over_shuffled"] is None  # a control that finds none gives no ratio (no 1/n floor)

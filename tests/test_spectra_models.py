@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skytext.spectra import ae
-from skytext.spectra.align import fit_pair, project, shuffle_pairs
+from skytext.spectra.align import fit_pair, project
 from skytext.spectra.moe import Regressor
 
 AE_CFG = {"latent": 4, "patch": 4, "d_model": 16, "layers": 1, "heads": 2, "epochs": 3, "batch_size": 16,
@@ -62,7 +62,6 @@ def test_heads_align_matching_pairs():
     sim = s @ t.T
     hits = (sim.argmax(1) == np.arange(20)).mean()
     assert hits > 0.3  # chance is 0.05
-    assert not np.array_equal(shuffle_pairs(text, 0), text)
 
 
 def test_moe_uses_the_informative_expert_and_masks_missing_ones():
@@ -82,3 +81,73 @@ def test_moe_uses_the_informative_expert_and_masks_missing_ones():
     ok = avail[250:, 1]
     r2 = 1 - ((p[ok, 0] - y[250:][ok, 0]) ** 2).mean() / y[250:][ok, 0].var()
     assert r2 > 0.7
+
+
+def _toy_study(n=60, seed=0):
+    """Sources (with a split), pooled texts, papers and links of a toy study: each source has its own paper,
+    sources 0-9 also share a population paper."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    ids = [f"S{i:02d}" for i in range(n)]
+    split = np.where(np.arange(n) % 5 == 0, "val", "train")
+    src = pd.DataFrame({"source_id": ids, "split": split})
+    links = pd.DataFrame([{"text_id": f"P{i}", "source_id": s} for i, s in enumerate(ids)]
+                         + [{"text_id": "POP", "source_id": s} for s in ids[:10]])
+    paper_ids = [f"P{i}" for i in range(n)] + ["POP"]
+    papers = rng.normal(size=(len(paper_ids), 5)).astype(np.float32)
+    sets = links.groupby("source_id")["text_id"].apply(lambda t: "|".join(sorted(t)))
+    tmeta = pd.DataFrame({"source_id": ids, "split": split, "paper_set": [sets[s] for s in ids]})
+    latent = rng.normal(size=(n, 3)).astype(np.float32)
+    text = rng.normal(size=(n, 5)).astype(np.float32)
+    return latent, src, text, tmeta, papers, paper_ids, links
+
+
+def test_shuffled_control_breaks_only_the_pairing():
+    """The control keeps the model's texts, group keys, augmentation and batch structure exactly; every text
+    group is paired with one other training source's spectrum (never its own), consistently across its pairs."""
+    from skytext.spectra.align import training_pairs
+
+    latent, src, text, tmeta, papers, paper_ids, links = _toy_study()
+    aug = np.stack([latent + 0.01, latent - 0.01])
+    model = training_pairs(latent, src, text, tmeta, papers, paper_ids, links, aug, None)
+    ctrl = training_pairs(latent, src, text, tmeta, papers, paper_ids, links, aug, 7)
+    assert np.array_equal(model[1], ctrl[1]) and model[2] == ctrl[2] and len(model[0]) == len(ctrl[0])
+    own = dict(zip(model[2], model[3]))  # key -> the row of its own source (unshuffled)
+    paired = {}
+    for key, row in zip(ctrl[2], ctrl[3]):
+        paired.setdefault(key, set()).add(int(row))
+    assert all(len(rows) == 1 for rows in paired.values())  # one spectrum source per text group
+    assert all(own[k] not in rows for k, rows in paired.items())  # never the true partner
+    train_rows = sorted(own.values())
+    assert sorted(r for rows in paired.values() for r in rows) == train_rows  # a permutation of training sources
+    # the augmented copies pair the same source's redrawn spectra with the same texts
+    n = len(ctrl[3]) // 3
+    assert np.array_equal(ctrl[0][n: 2 * n], aug[0][ctrl[3][:n]])
+
+
+def test_moe_falls_back_to_exactly_the_spectral_model():
+    from skytext.spectra.regression import fit_predict, score_subsets
+
+    rng = np.random.default_rng(3)
+    n = 240
+    spec = rng.normal(size=(n, 4)).astype(np.float32)
+    text = rng.normal(size=(n, 6)).astype(np.float32)
+    shared = rng.normal(size=(n, 5)).astype(np.float32)
+    y = np.c_[spec[:, 0] + 0.1 * rng.normal(size=n), text[:, 0] + spec[:, 1]]
+    has = rng.random(n) > 0.3
+    text[~has], shared[~has] = 0, 0
+    y[~has & (np.arange(n) % 2 == 0), 1] = np.nan  # a variable missing for part of the subset
+    split = np.array(["train", "val", "test", "train"] * (n // 4))
+    cfg = {"hidden": 16, "epochs": 40, "lr": 0.01, "weight_decay": 0.0, "patience": 10}
+    preds, moe = fit_predict([spec, text, shared], has, y, split, cfg, 0)
+    assert np.array_equal(preds["moe"][~has], preds["spectral"][~has])
+    assert not np.array_equal(preds["moe"][has], preds["spectral"][has])
+    y_test = y.copy()
+    y_test[(split == "test") & ~has, 1] = np.nan  # the whole subset lacks variable 2
+    table = score_subsets(y_test, preds, has, split == "test", ["a", "b"], 20, 0)
+    mean = table[table["variable"] == "mean"].set_index(["subset", "features"])
+    n_without = int(((split == "test") & ~has).sum())
+    assert mean.loc[("without_papers", "moe"), "n"] == n_without > 0
+    assert mean.loc[("without_papers", "moe"), "r2"] == mean.loc[("without_papers", "spectral"), "r2"]
+    assert mean.loc[("with_papers", "spectral"), "n"] == int(((split == "test") & has).sum())

@@ -24,10 +24,14 @@ def test_pool_means_each_sources_texts():
     vec = np.eye(3, dtype=np.float32)
     links = pd.DataFrame({"text_id": ["a", "b", "b", "c"], "source_id": ["s1", "s1", "s2", "s9"]})
     sources = pd.DataFrame({"source_id": ["s1", "s2", "s3"], "split": ["train", "test", "val"]})
-    pooled, meta = pool(vec, pd.Series(["a", "b", "c"]), links, sources)
+    pooled, meta = pool(vec, pd.Series(["a", "b", "c"]), links, sources, "equal")
     assert meta["source_id"].tolist() == ["s1", "s2"]  # s3 has no paper: absent
     assert np.allclose(pooled[0], np.array([1, 1, 0]) / np.sqrt(2)) and np.allclose(pooled[1], [0, 1, 0])
     assert meta["paper_set"].tolist() == ["a|b", "b"]
+    # per_source: b discusses two sources, so it counts half as much as a, which discusses s1 alone
+    weighted, meta2 = pool(vec, pd.Series(["a", "b", "c"]), links, sources, "per_source")
+    assert np.allclose(weighted[0], np.array([1, 0.5, 0]) / np.sqrt(1.25)) and np.allclose(weighted[1], [0, 1, 0])
+    assert meta2.equals(meta)
 
 
 class _Fake(BaseHTTPRequestHandler):

@@ -21,6 +21,12 @@ def train_config(**overrides) -> "train.TrainConfig":
     return train.TrainConfig.from_config({**defaults("images.train"), "lr": 5e-4, **overrides}, seed=0)
 
 
+def spec_of(mode: str, caption: str | None = None) -> ModelSpec:
+    """The demo's tiny model in ``mode`` from the schema's default ``images.model`` section."""
+    return ModelSpec.from_config({**defaults("images.model"), "config_file": CFG_FILE}, mode=mode, caption=caption,
+                                 seed=0)
+
+
 def test_clip_loss_matches_a_loop():
     g = torch.Generator().manual_seed(0)
     fi = torch.nn.functional.normalize(torch.randn(5, 8, generator=g), dim=1)
@@ -54,8 +60,8 @@ def test_clip_loss_masks_same_proposal_pairs():
 
 def test_augment_draws_per_image_and_is_seeded():
     img = torch.arange(64 * 64, dtype=torch.float32).reshape(1, 1, 64, 64).repeat(8, 3, 1, 1).to(torch.uint8)
-    a = data.augment(img, 32, torch.Generator().manual_seed(1))
-    b = data.augment(img, 32, torch.Generator().manual_seed(1))
+    a = data.augment(img, 32, torch.Generator().manual_seed(1), True, True, (0.75, 1.0))
+    b = data.augment(img, 32, torch.Generator().manual_seed(1), True, True, (0.75, 1.0))
     assert a.shape == (8, 3, 32, 32)
     assert torch.equal(a, b)
     assert len({tuple(x.flatten()[:50].tolist()) for x in a}) > 1  # images in a batch get different draws
@@ -68,7 +74,7 @@ def test_augment_identity_when_disabled():
 
 
 def test_sentence_fitter_keeps_whole_sentences_within_budget():
-    _, _, tok = build_model(ModelSpec(arch="skytext-tiny", config_file=CFG_FILE))
+    _, _, tok = build_model(spec_of("full"))
     fitter = data.SentenceFitter(tok, 40)
     text = " ".join(f"Sentence number {i} talks about spiral galaxies and dust." for i in range(12))
     sents = data.split_sentences(text)
@@ -100,7 +106,7 @@ def tiny_data(tmp_path_factory):
 
 def _train(tmp, tr, va, caps, name, mode="full", stop_after=None, accum=1):
     cfg = train_config(steps=8, batch_size=8, accum_steps=accum, eval_every=4, checkpoint_every=2, warmup_steps=2)
-    spec = ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode=mode)
+    spec = spec_of(mode)
     return train.train(spec, cfg, tr, va, caps, str(tmp / f"{name}.pt"), str(tmp / f"{name}.csv"),
                        str(tmp / f"ckpt_{name}"), stop_after=stop_after)
 
@@ -123,7 +129,7 @@ def test_training_is_deterministic_and_resumes_to_the_same_result(tiny_data):
 def test_head_mode_trains_only_the_heads(tiny_data):
     tmp, tr, va, caps = tiny_data
     _train(tmp, tr, va, caps, "h", mode="head")
-    base, _, _ = build_model(ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode="head"))
+    base, _, _ = build_model(spec_of("head"))
     trained = load_state_dict(tmp / "h.pt")
     for k, v in base.state_dict().items():
         if k.startswith("clip.") and "logit_scale" not in k:
@@ -157,7 +163,7 @@ def test_torchrun_ddp_with_two_cpu_processes_equals_one_process(tiny_data):
     obs = pd.concat([tr.assign(split="train"), va.assign(split="val")])
     obs.to_parquet(tmp / "ddp_obs.parquet")
     pd.DataFrame({"proposal_id": list(caps), "text": list(caps.values())}).to_parquet(tmp / "ddp_caps.parquet")
-    spec = ModelSpec(arch="skytext-tiny", config_file=CFG_FILE, mode="full", caption="abstract")
+    spec = spec_of("full", caption="abstract")
     results = {}
     for n, accum in ((1, 1), (2, 1), (2, 2)):
         cfg = train_config(steps=6, batch_size=8, accum_steps=accum, eval_every=3, checkpoint_every=3,
@@ -186,3 +192,9 @@ def test_shuffled_control_permutes_captions():
     sh = train.shuffled_captions(list(caps), caps, seed=0)
     assert sorted(sh.values()) == sorted(caps.values())
     assert sum(sh[k] == caps[k] for k in caps) < 5
+
+
+def test_training_processes_default_to_one_per_given_gpu():
+    from skytext.images.models import processes_for
+
+    assert processes_for(0, 0) == 1 and processes_for(0, 4) == 4 and processes_for(2, 4) == 2

@@ -141,3 +141,31 @@ def test_label_values_are_configurable(tmp_path):
     _, meta, rej, _ = M.shard_from_files(img, lab, m, 0, 1, tmp_path / "s.npy")
     want = pd.read_csv(io.BytesIO(meerlicht_files(4, "NHWC", size=32)[LAB]))["label"].tolist()
     assert rej == [] and meta["label"].tolist() == want
+
+
+def test_labels_in_another_case_or_spacing_are_read_by_default(tmp_path):
+    """Issue 22 item 8: `real`, ` Bogus `, `REAL` mean Real/Bogus unless match_case is set; real_values and
+    bogus_values still name other vocabularies (matched the same way)."""
+    files = meerlicht_files(8, "NHWC", size=32)
+    want = pd.read_csv(io.BytesIO(files[LAB]))["label"].tolist()
+    spell = {"Real": ["real", " Real ", "REAL", "rEaL"], "Bogus": [" Bogus ", "bogus", "BOGUS  ", "  boGus"]}
+    rows = [f"{i},{spell[lab][i % 4]}" for i, lab in enumerate(want)]
+    files[LAB] = ("index_no,label\n" + "\n".join(rows) + "\n").encode()
+    img, lab = _write(tmp_path, files)
+    m = _cfg(tmp_path, "http://127.0.0.1:1", size=32)
+    assert m["match_case"] is False  # the schema's default
+    _, meta, rej, _ = M.shard_from_files(img, lab, m, 0, 1, tmp_path / "s.npy")
+    assert rej == [] and meta["label"].tolist() == want
+    m["match_case"] = True  # exact values only (ends trimmed): ' Real ' passes, 'real' does not
+    _, meta, rej, _ = M.shard_from_files(img, lab, m, 0, 1, tmp_path / "s.npy")
+    assert sorted(meta["obs_id"]) == [M.triplet_id(i) for i, lab in enumerate(want) if i % 4 == 1 and lab == "Real"]
+    assert {r["reason"] for r in rej} == {"bad_label"} and len(rej) == len(want) - len(meta)
+    m.update(match_case=False, real_values=["Yes"], bogus_values=["No"])
+    files[LAB] = ("index_no,label\n" + "\n".join(f"{i},{' yes' if lab == 'Real' else 'NO '}"
+                                                 for i, lab in enumerate(want)) + "\n").encode()
+    img, lab = _write(tmp_path, files)
+    _, meta, rej, _ = M.shard_from_files(img, lab, m, 0, 1, tmp_path / "s.npy")
+    assert rej == [] and meta["label"].tolist() == want
+    m.update(real_values=["Real"], bogus_values=["REAL"])
+    with pytest.raises(ValueError, match="share a value"):
+        M.shard_from_files(img, lab, m, 0, 1, tmp_path / "s.npy")

@@ -48,11 +48,13 @@ FILETYPES = {"spectrum": "pha", "arf": "arf", "rmf": "rmf"}
 
 
 def observations(row: dict, index: int) -> list[dict]:
+    """The replayed observations of catalogue row ``row`` (one unique ACIS detection unless it names some)."""
     return row.get("observations", [{"obsid": 3000 + index, "obi": 0, "region_id": 10 + index, "instrument": "ACIS",
                                       "match_type": "u", "src_cnts_aper_b": row.get("src_cnts_aper_b") or 100.0}])
 
 
 def file_name(o: dict, ft: str) -> str:
+    """The archive's file name of filetype ``ft`` for observation ``o``."""
     inst = "acis" if o["instrument"] == "ACIS" else "hrc"
     return f"{inst}f{o['obsid']:05d}_{o['obi']:03d}N021_r{o['region_id']:04d}_{ft}3.fits"
 
@@ -104,6 +106,8 @@ def make_files(name: str, index: int, counts: np.ndarray | None = None) -> dict[
 
 
 class CSCReplay(LoopbackServer):
+    """A loopback CSC: TAP (VOTable), csccli browse/retrieveFile, SIMBAD TAP and ADS, with a fault queue."""
+
     def __init__(self, token: str, data: Path = DATA):
         super().__init__(_Handler)
         self.token = token
@@ -130,6 +134,7 @@ class CSCReplay(LoopbackServer):
         return file_name(row["observations"][k], ft)
 
     def file_requests(self) -> int:
+        """How many file retrievals were answered."""
         return sum(v for k, v in self.counts.items() if k.endswith(".fits"))
 
 
@@ -137,6 +142,7 @@ class _Handler(ReplayHandler):
     server: CSCReplay
 
     def mangle(self, action, body):
+        """The body with the next queued fault applied (cut, garbage, gzip damage)."""
         if action == "overflow":  # the service's row limit cut the answer: QUERY_STATUS after the table
             return body.replace(b"</TABLE>", b'</TABLE>\n<INFO name="QUERY_STATUS" value="OVERFLOW"/>', 1)
         if action != "cutfits":
@@ -146,6 +152,7 @@ class _Handler(ReplayHandler):
         return gzip.compress(raw, mtime=0) if body[:2] == b"\x1f\x8b" else raw
 
     def do_POST(self):
+        """Answer a TAP query (CSC or SIMBAD)."""
         length = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(length).decode("utf-8"))
         path = urlparse(self.path).path
@@ -159,6 +166,7 @@ class _Handler(ReplayHandler):
         self._send(b"not found", "text/plain", code=404)
 
     def do_GET(self):
+        """Answer browse, retrieveFile and ADS requests."""
         u = urlparse(self.path)
         qs = parse_qs(u.query)
         if u.path == "/csccli/browse":

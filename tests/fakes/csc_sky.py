@@ -23,6 +23,7 @@ LINEAR = ("flux_aper_b", "flux_aper_s", "flux_aper_m", "flux_aper_h", "src_cnts_
 
 
 def csc_name(ra: float, dec: float) -> str:
+    """A CSC-style master-source name for demo source ``i``."""
     h, rem = divmod(ra / 15.0 * 3600.0, 3600.0)
     m, s = divmod(rem, 60.0)
     sign, d = ("+" if dec >= 0 else "-"), abs(dec) * 3600.0
@@ -56,13 +57,14 @@ def write_sky(folder: Path, n_sources: int, seed: int, ra0: float, dec0: float, 
     truth: its demo ``class``, SIMBAD ``otype``, ``counts`` on the demo channel grid and ``n_papers``."""
     from skytext.core.config import defaults
     from skytext.sources import xray_demo as X
+    from skytext.sources import xray_papers as XP
     from skytext.sources.ogip import load_response
 
     root = Path(__file__).resolve().parents[2]
     cfg = {**defaults("spectra.demo"), "n_sources": n_sources, "n_corrupt": 0}
     resp = load_response(root / "resources" / "spectra", defaults("spectra")["n_channels"])
     sky = X.simulate(cfg, seed, resp)
-    papers, links = X.papers(sky.catalog, cfg, seed)
+    papers, links = XP.papers(sky.catalog, cfg, seed)
     rng = np.random.default_rng([seed, 99])
     pos = _positions(n_sources, ra0, dec0, radius, rng)
     names = {sid: csc_name(*pos[i]) for i, sid in enumerate(sky.catalog["source_id"])}

@@ -17,8 +17,9 @@ Faults: ``server.faults[key]`` is a list of actions consumed one per chat reques
 ``Retry-After: server.retry_after``), ``500``, ``503``, ``400``, ``401``, ``403``, ``drop`` (close the
 connection without an answer), ``slow`` (sleep ``slow_s`` first), ``invalid_json`` (an answer that is not JSON), ``schema`` (JSON
 that violates the summary schema), ``fence`` (a valid answer inside a Markdown code fence). In a batch,
-``drop`` and ``slow`` have no effect, status faults become failed lines in the error file, and ``missing``
-leaves the line out of both output files (and out of ``request_counts``).
+``drop`` and ``slow`` have no effect, status faults become failed lines in the error file, ``missing``
+leaves the line out of both output files (and out of ``request_counts``), and ``code:<name>`` (batch only)
+puts a line with no response and the error code ``<name>`` in the error file (``code:request_dropped``).
 
 Batch API faults: ``server.list_status`` (e.g. 404: a server without ``GET /v1/batches``);
 ``server.upload_faults``, consumed one per ``POST /v1/files``: ``500``/``503``/``429`` answer that status,
@@ -142,7 +143,7 @@ class OpenAIStub(ThreadingHTTPServer):
         title, category = (m.group(1).strip() if m else "*"), (c.group(1).strip() if c else "")
         self.count(f"chat:{title}")
         fault = self.next_fault(title)
-        if fault == "missing":
+        if fault == "missing" or (fault or "").startswith("code:"):
             return 0, {}, fault
         if fault in ("429", "500", "503", "400", "401", "403"):
             kind = {"429": "rate_limit_error", "400": "invalid_request_error", "401": "invalid_request_error",
@@ -181,6 +182,10 @@ class OpenAIStub(ThreadingHTTPServer):
             self.count("batch_line")
             status, body, fault = self.answer(req["body"], via="batch")
             if fault == "missing":
+                continue
+            if (fault or "").startswith("code:"):
+                lines_err.append(json.dumps({"id": self.new_id("batch_req"), "custom_id": req["custom_id"], "response": None,
+                                             "error": {"code": fault[5:], "message": f"stub line error {fault[5:]}"}}))
                 continue
             rec = {"id": self.new_id("batch_req"), "custom_id": req["custom_id"],
                    "response": {"status_code": status, "request_id": "r", "body": body}, "error": None}

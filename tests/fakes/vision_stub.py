@@ -38,6 +38,8 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 
 class VisionStub(OpenAIStub):
+    """The OpenAI stub with an oracle vision model: answers from ``truth``, wrong for ids in ``flip``."""
+
     def __init__(self, api_key: str | None = "sk-stub-key", truth: dict[str, str] | None = None,
                  flip: set[str] | None = None):
         super().__init__(api_key)
@@ -46,6 +48,7 @@ class VisionStub(OpenAIStub):
         self.images_seen = 0
 
     def reply(self, kind: str, tid: str) -> dict[str, Any]:
+        """The JSON the model gives for a ``classify``/``refine``/``judge`` request about triplet ``tid``."""
         true = self.truth.get(tid, "Bogus")
         if kind == "judge":
             bad = tid in self.flip
@@ -58,6 +61,7 @@ class VisionStub(OpenAIStub):
                 "interest_score": "High interest" if cls == "Real" else "No interest"}
 
     def answer(self, body: dict[str, Any], via: str = "chat") -> tuple[int, dict[str, Any], str | None]:
+        """(status, JSON body, fault) of one chat request: the oracle's reply, or the fault queued for its id."""
         text = _last_user_text(body)
         m, k = _CAND.search(text), _REQ.search(text)
         tid, kind = (m.group(1) if m else "*"), (k.group(1) if k else "classify")

@@ -20,6 +20,8 @@ _RANGE = re.compile(r"bytes=(\d+)-$")
 
 
 class ZenodoReplay(LoopbackServer):
+    """The record's files served from memory on 127.0.0.1, with Range requests and a fault queue per file."""
+
     def __init__(self, files: dict[str, bytes], record: str = "14714279"):
         super().__init__(_Handler)
         self.files = dict(files)

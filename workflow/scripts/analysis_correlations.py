@@ -1,16 +1,16 @@
-"""Entry script for the analysis_correlations rule: Spearman of each property with the linear projection and
-the UMAP axes of every set, and the chart comparing sets."""
+"""Entry script of rule analysis_correlations: Spearman of each property with the linear projection and the
+UMAP axes of every set, and the chart comparing sets."""
 
-from pathlib import Path
-
-from skytext.analysis.steps import correlate
+from skytext.analysis.steps import correlate_sets
 from skytext.core.smk import log_to
-
-
-def main(input, output) -> None:
-    correlate([Path(p).parent for p in input["counts"]], list(input["predictions"]), list(input["coords"]), output)
-
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output)  # noqa: F821
+        correlate_sets(  # noqa: F821
+            counts=list(snakemake.input.counts),  # noqa: F821
+            objects=list(snakemake.input.objects),  # noqa: F821
+            predictions=list(snakemake.input.predictions),  # noqa: F821
+            coords=list(snakemake.input.coords),  # noqa: F821
+            out_table=snakemake.output.table,  # noqa: F821
+            out_figure=snakemake.output.figure,  # noqa: F821
+        )

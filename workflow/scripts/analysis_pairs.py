@@ -1,16 +1,18 @@
-"""Entry script for the analysis_pairs rule: CKA, mutual kNN and per-object cosine for every pair of sets."""
+"""Entry script of rule analysis_pairs: CKA, mutual kNN and per-object cosine for every pair of sets."""
 
-from pathlib import Path
-
-from skytext.analysis.steps import limit_threads, pairs
+from skytext.analysis.steps import pair_sets
 from skytext.core.smk import log_to
-
-
-def main(input, output, params, threads) -> None:
-    with limit_threads(threads):
-        pairs([Path(p).parent for p in input["counts"]], params["pairs"], params["seed"], output)
-
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output, snakemake.params, snakemake.threads)  # noqa: F821
+        pair_sets(  # noqa: F821
+            counts=list(snakemake.input.counts),  # noqa: F821
+            embeddings=list(snakemake.input.embeddings),  # noqa: F821
+            objects=list(snakemake.input.objects),  # noqa: F821
+            pairs=dict(snakemake.params.pairs),  # noqa: F821
+            seed=snakemake.params.seed,  # noqa: F821
+            threads=snakemake.threads,  # noqa: F821
+            out_table=snakemake.output.table,  # noqa: F821
+            out_figure=snakemake.output.figure,  # noqa: F821
+            out_cosines=snakemake.output.cosines,  # noqa: F821
+        )

@@ -1,13 +1,12 @@
-"""Entry script for the base_model rule: the untrained model's spec (no weights)."""
+"""Entry script of rule base_model: the untrained model's spec (no weights)."""
 
-from skytext.align.models import ModelSpec
 from skytext.core.smk import log_to
-
-
-def main(output, params) -> None:
-    ModelSpec.from_config(params["model"], mode="full", caption=None, seed=params["seed"]).to_json(output["spec"])
-
+from skytext.images.models import run_base_model
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.output, snakemake.params)  # noqa: F821
+        run_base_model(  # noqa: F821
+            model=dict(snakemake.params.model),  # noqa: F821
+            seed=snakemake.params.seed,  # noqa: F821
+            out_spec=snakemake.output.spec,  # noqa: F821
+        )

@@ -1,24 +1,19 @@
-"""Entry script for the evaluate rule: retrieval both ways for one model x caption type."""
+"""Entry script of rule evaluate: retrieval both ways for one model x caption type."""
 
-import json
-
-import numpy as np
-import pandas as pd
-
-from skytext.eval.retrieval import evaluate_embeddings
 from skytext.core.smk import log_to
-
-
-def evaluate_one(input, output, params) -> None:
-    res = evaluate_embeddings(np.load(input["images"]).astype(np.float32), pd.read_parquet(input["image_ids"]),
-                              np.load(input["texts"]).astype(np.float32), pd.read_parquet(input["text_ids"]),
-                              params["eval"], params["seed"])
-    res.update(model=params["model"], caption=params["caption"], split=params["split"])
-    with open(output["result"], "w") as fh:
-        json.dump(res, fh, indent=1)
-    print(json.dumps({k: res[k]["top10pct"] for k in ("image_to_text", "text_to_image")}))
-
+from skytext.images.evaluate import run_evaluate
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        evaluate_one(snakemake.input, snakemake.output, snakemake.params)  # noqa: F821
+        run_evaluate(  # noqa: F821
+            images=snakemake.input.images,  # noqa: F821
+            image_ids=snakemake.input.image_ids,  # noqa: F821
+            texts=snakemake.input.texts,  # noqa: F821
+            text_ids=snakemake.input.text_ids,  # noqa: F821
+            model=snakemake.wildcards.model,  # noqa: F821
+            caption=snakemake.wildcards.caption,  # noqa: F821
+            split=snakemake.params.split,  # noqa: F821
+            cfg=dict(snakemake.params.eval),  # noqa: F821
+            seed=snakemake.params.seed,  # noqa: F821
+            out_result=snakemake.output.result,  # noqa: F821
+        )

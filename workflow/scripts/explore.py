@@ -1,36 +1,28 @@
-"""Entry script for the explore rule: descriptions, query galleries and similarity histograms of one model."""
+"""Entry script of rule explore: descriptions, query galleries and similarity histograms of one model."""
 
-import json
-
-import numpy as np
-import pandas as pd
-
-from skytext.eval import explore
-from skytext.align.embed import embed_texts
-from skytext.align.models import load_for_inference
-from skytext.core.smk import log_to, threads_for_torch
-from skytext.core.vocab import read_lines
-
-
-def main(input, output, params, threads) -> None:
-    threads_for_torch(threads)
-    model, tokenizer, _ = load_for_inference(input["spec"])
-    img = np.load(input["images"]).astype(np.float32)
-    meta = pd.read_parquet(input["image_ids"])
-    phrases, queries = read_lines(input["descriptions"]), read_lines(input["queries"])
-    top = explore.describe(img, meta, phrases, embed_texts(model, tokenizer, phrases, dtype="float32"))
-    top.to_csv(output["descriptions"], index=False)
-    explore.gallery(img, meta, queries, embed_texts(model, tokenizer, queries, dtype="float32"), output["gallery"])
-    true, shuffled = explore.pair_similarities(img, meta["proposal_id"].astype(str).tolist(), np.load(input["texts"]).astype(np.float32),
-                                               pd.read_parquet(input["text_ids"])["proposal_id"].astype(str).tolist(), params["seed"])
-    explore.similarity_histogram(true, shuffled, output["histogram"], params["model"])
-    summary = {"model": params["model"], "description_class_accuracy": explore.class_accuracy(top, len(phrases)),
-               "mean_cosine_true": float(true.mean()), "mean_cosine_shuffled": float(shuffled.mean())}
-    with open(output["summary"], "w") as fh:
-        json.dump(summary, fh, indent=1)
-    print(json.dumps(summary))
-
+from skytext.core.smk import log_to
+from skytext.images.explore import run_explore
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output, snakemake.params, snakemake.threads)  # noqa: F821
+        run_explore(  # noqa: F821
+            spec=snakemake.input.spec,  # noqa: F821
+            images=snakemake.input.images,  # noqa: F821
+            image_ids=snakemake.input.image_ids,  # noqa: F821
+            texts=snakemake.input.texts,  # noqa: F821
+            text_ids=snakemake.input.text_ids,  # noqa: F821
+            descriptions=snakemake.input.descriptions,  # noqa: F821
+            queries=snakemake.input.queries,  # noqa: F821
+            model=snakemake.wildcards.model,  # noqa: F821
+            embed=dict(snakemake.params.embed),  # noqa: F821
+            describe_k=snakemake.params.describe_k,  # noqa: F821
+            gallery_k=snakemake.params.gallery_k,  # noqa: F821
+            chunk_size=snakemake.params.chunk_size,  # noqa: F821
+            seed=snakemake.params.seed,  # noqa: F821
+            out_descriptions=snakemake.output.descriptions,  # noqa: F821
+            out_summary=snakemake.output.summary,  # noqa: F821
+            out_gallery=snakemake.output.gallery,  # noqa: F821
+            out_histogram=snakemake.output.histogram,  # noqa: F821
+            threads=snakemake.threads,  # noqa: F821
+            gpus_given=int(snakemake.resources.gpu),  # noqa: F821
+        )

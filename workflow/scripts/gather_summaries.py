@@ -1,17 +1,16 @@
-"""Gather the summarise shards into one summaries table, one rejects table and one run summary."""
+"""Entry script of rule gather_summaries: the summarise shards as one summaries, one rejects and one run table."""
 
-from skytext.llm.summarise import gather, write_rejects, write_run, write_summaries
 from skytext.core.smk import log_to
-
-
-def main(inp, out, prices: dict) -> None:
-    res = gather(list(inp.summaries), list(inp.rejects), list(inp.runs), prices)
-    print(f"{len(res.summaries)} summaries, {len(res.rejects)} rejects from {res.run['shards']} shards")
-    write_summaries(res.summaries, out.summaries)
-    write_rejects(res.rejects, out.rejects)
-    write_run(res.run, out.run)
-
+from skytext.images.llm import run_gather_summaries
 
 if "snakemake" in globals():
-    with log_to(snakemake.log[0]):
-        main(snakemake.input, snakemake.output, snakemake.params.prices)
+    with log_to(snakemake.log[0]):  # noqa: F821
+        run_gather_summaries(  # noqa: F821
+            summaries=list(snakemake.input.summaries),  # noqa: F821
+            rejects=list(snakemake.input.rejects),  # noqa: F821
+            runs=list(snakemake.input.runs),  # noqa: F821
+            prices=dict(snakemake.params.prices),  # noqa: F821
+            out_summaries=snakemake.output.summaries,  # noqa: F821
+            out_rejects=snakemake.output.rejects,  # noqa: F821
+            out_run=snakemake.output.run,  # noqa: F821
+        )

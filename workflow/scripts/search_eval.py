@@ -1,39 +1,31 @@
-"""Entry script for the search_eval rule: search quality of one model (class queries, calibrated scores, the
-"no good match" threshold chosen on the val split); see skytext.eval.explore.search_evaluation."""
+"""Entry script of rule search_eval: held-out class and off-topic queries of one model, the "no good match"
+threshold chosen on val, precision@k and both acceptance rates on test (skytext.search.run_search_eval)."""
 
-import json
-
-import numpy as np
-import pandas as pd
-
-from skytext.core.smk import log_to, threads_for_torch
-from skytext.core.vocab import read_lines
-from skytext.eval.explore import search_evaluation, search_table_row
-from skytext.eval.query import load_model, read_templates
-
-
-def ground_truth(observations: pd.DataFrame) -> dict | None:
-    """obs_id -> true class on the demo sky; ``None`` where there is none (HST)."""
-    if "gt_class" not in observations or observations["gt_class"].isna().all():
-        return None
-    return dict(zip(observations["obs_id"], observations["gt_class"]))
-
-
-def main(input, output, params, threads) -> None:
-    threads_for_torch(threads)
-    model, tokenizer, _ = load_model(input["spec"])
-    val = (np.load(input["val_images"]).astype(np.float32), pd.read_parquet(input["val_image_ids"]))
-    test = (np.load(input["test_images"]).astype(np.float32), pd.read_parquet(input["test_image_ids"]))
-    res = search_evaluation(model, tokenizer, val, test, ground_truth(pd.read_parquet(input["observations"])),
-                            read_templates(input["templates"]), read_lines(input["background"]),
-                            read_lines(input["null_queries"]))
-    res["model"] = params["model"]
-    with open(output["json"], "w") as fh:
-        json.dump(res, fh, indent=1)
-    pd.DataFrame([search_table_row(res)]).to_csv(output["table"], index=False)
-    print(json.dumps(search_table_row(res)))
-
+from skytext.core.smk import log_to
+from skytext.search import run_search_eval
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output, snakemake.params, snakemake.threads)  # noqa: F821
+        run_search_eval(  # noqa: F821
+            spec=snakemake.input.spec,  # noqa: F821
+            val_images=snakemake.input.val_images,  # noqa: F821
+            val_image_ids=snakemake.input.val_image_ids,  # noqa: F821
+            test_images=snakemake.input.test_images,  # noqa: F821
+            test_image_ids=snakemake.input.test_image_ids,  # noqa: F821
+            observations=snakemake.input.observations,  # noqa: F821
+            captions=snakemake.input.captions,  # noqa: F821
+            proposals=snakemake.input.proposals,  # noqa: F821
+            class_queries=snakemake.input.class_queries,  # noqa: F821
+            offtopic_queries=snakemake.input.offtopic_queries,  # noqa: F821
+            templates=snakemake.input.templates,  # noqa: F821
+            stop_words=snakemake.input.stop_words,  # noqa: F821
+            out_json=snakemake.output.json,  # noqa: F821
+            out_table=snakemake.output.table,  # noqa: F821
+            model=snakemake.wildcards.model,  # noqa: F821
+            k=snakemake.params.k,  # noqa: F821
+            n_anchors=snakemake.params.n_anchors,  # noqa: F821
+            min_precision=snakemake.params.min_precision,  # noqa: F821
+            device=snakemake.params.device,  # noqa: F821
+            chunk_size=snakemake.params.chunk_size,  # noqa: F821
+            threads=snakemake.threads,  # noqa: F821
+        )

@@ -1,16 +1,13 @@
-"""Entry script for spectra_csc_catalog: the CSC master-source query (one job)."""
+"""Entry script of rule spectra_csc_catalog: the CSC master-source query and the source's variables (one job)."""
 
 from skytext.core.smk import log_to
-from skytext.sources import csc
-
-
-def main(output, params) -> None:
-    catalog, rejects = csc.fetch_catalog(params["csc"])
-    catalog.to_parquet(output["catalog"], index=False)
-    rejects.to_parquet(output["rejects"], index=False)
-    print(f"{len(catalog)} sources, {len(rejects)} rejected")
-
+from skytext.spectra.acquire import run_csc_catalog
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.output, snakemake.params)  # noqa: F821
+        run_csc_catalog(
+            catalog=snakemake.output.catalog,  # noqa: F821
+            rejects=snakemake.output.rejects,  # noqa: F821
+            variables=snakemake.output.variables,  # noqa: F821
+            csc=dict(snakemake.params.csc),  # noqa: F821
+        )

@@ -1,29 +1,27 @@
-"""Entry script for spectra_dataset: gather shards, read every PHA, reject bad input, split by source."""
-
-import json
-
-import numpy as np
-import pandas as pd
+"""Entry script of rule spectra_dataset: gather shards, read every PHA onto the grid, reject bad input, split by source."""
 
 from skytext.core.smk import log_to
-from skytext.sources.xray_demo import VARIABLES
-from skytext.spectra.dataset import build_spectra_dataset
-
-
-def main(input, output, params) -> None:
-    tables, counts, summary = build_spectra_dataset([pd.read_parquet(p) for p in input["observations"]],
-                                    [pd.read_parquet(p) for p in input["rejects"]] + [pd.read_parquet(input["catalog_rejects"])],
-                                    pd.read_parquet(input["catalog"]), pd.read_parquet(input["papers"]),
-                                    pd.read_parquet(input["links"]), list(VARIABLES), params["dataset"],
-                                    params["n_channels"], params["seed"])
-    for name, df in tables.items():
-        df.to_parquet(output[name], index=False)
-    np.save(output["counts"], counts)
-    with open(output["summary"], "w") as fh:
-        json.dump(summary, fh, indent=1)
-    print(json.dumps(summary))
-
+from skytext.spectra.dataset import run_dataset
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output, snakemake.params)  # noqa: F821
+        run_dataset(
+            observations=list(snakemake.input.observations),  # noqa: F821
+            rejects=list(snakemake.input.rejects),  # noqa: F821
+            catalog=snakemake.input.catalog,  # noqa: F821
+            catalog_rejects=snakemake.input.catalog_rejects,  # noqa: F821
+            papers=snakemake.input.papers,  # noqa: F821
+            links=snakemake.input.links,  # noqa: F821
+            variables=snakemake.input.variables,  # noqa: F821
+            response=snakemake.input.response,  # noqa: F821
+            sources_out=snakemake.output.sources,  # noqa: F821
+            observations_out=snakemake.output.observations,  # noqa: F821
+            papers_out=snakemake.output.papers,  # noqa: F821
+            links_out=snakemake.output.links,  # noqa: F821
+            rejects_out=snakemake.output.rejects,  # noqa: F821
+            counts_out=snakemake.output.counts,  # noqa: F821
+            summary_out=snakemake.output.summary,  # noqa: F821
+            dataset=dict(snakemake.params.dataset),  # noqa: F821
+            n_channels=snakemake.params.n_channels,  # noqa: F821
+            seed=snakemake.params.seed,  # noqa: F821
+        )

@@ -1,30 +1,21 @@
-"""Entry script for spectra_embed_text: embed every summary, pool per source (embed/text.npy)."""
+"""Entry script of rule spectra_embed_text: embed every summary, pool per source (embed/text.npy)."""
 
-import numpy as np
-import pandas as pd
-
-from skytext.core.contracts import REJECTS, conform
-from skytext.core.smk import log_to, threads_for_torch
-from skytext.spectra.texts import embed, pool
-
-
-def main(input, output, params, threads: int) -> None:
-    threads_for_torch(threads)
-    texts = pd.concat([pd.read_parquet(p) for p in input["texts"]], ignore_index=True).sort_values("text_id")
-    vec, ids, rej = embed(texts.reset_index(drop=True), params["text_encoder"], params["llm"])
-    sources = pd.read_parquet(input["sources"])
-    pooled, meta = pool(vec, ids["text_id"], pd.read_parquet(input["links"]), sources)
-    np.save(output["papers"], vec)
-    ids.astype("string").to_parquet(output["paper_ids"], index=False)
-    np.save(output["text"], pooled)
-    meta.to_parquet(output["text_ids"], index=False)
-    prior = [pd.read_parquet(p) for p in input["rejects"]]
-    allrej = pd.concat([conform(r, REJECTS) for r in [*prior, rej] if len(r)] or [rej], ignore_index=True)
-    allrej[[c.name for c in REJECTS]].to_parquet(output["rejects"], index=False)
-    print(f"{len(vec)} texts embedded (dim {vec.shape[1]}), {len(meta)} of {len(sources)} sources have text, "
-          f"{len(allrej)} rejects")
-
+from skytext.core.smk import log_to
+from skytext.spectra.texts import run_embed_text
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        main(snakemake.input, snakemake.output, snakemake.params, snakemake.threads)  # noqa: F821
+        run_embed_text(
+            texts=list(snakemake.input.texts),  # noqa: F821
+            rejects=list(snakemake.input.rejects),  # noqa: F821
+            sources=snakemake.input.sources,  # noqa: F821
+            links=snakemake.input.links,  # noqa: F821
+            papers_out=snakemake.output.papers,  # noqa: F821
+            paper_ids_out=snakemake.output.paper_ids,  # noqa: F821
+            text_out=snakemake.output.text,  # noqa: F821
+            text_ids_out=snakemake.output.text_ids,  # noqa: F821
+            rejects_out=snakemake.output.rejects,  # noqa: F821
+            text_encoder=dict(snakemake.params.text_encoder),  # noqa: F821
+            retry=dict(snakemake.params.retry),  # noqa: F821
+            threads=snakemake.threads,  # noqa: F821
+        )

@@ -1,8 +1,25 @@
-"""Entry point of rule transients_repeat; the logic is skytext.transients.jobs.repeat."""
+"""Entry script of rule transients_repeat: repeated classifications of a subset (repeatability)."""
 
 from skytext.core.smk import log_to
-from skytext.transients import jobs
+from skytext.transients.jobs import run_repeat
 
 if "snakemake" in globals():
     with log_to(snakemake.log[0]):  # noqa: F821
-        jobs.repeat(snakemake.input, snakemake.output, snakemake.params)  # noqa: F821
+        run_repeat(  # noqa: F821
+            triplets=snakemake.input.triplets,  # noqa: F821
+            examples=snakemake.input.examples,  # noqa: F821
+            model=snakemake.input.model,  # noqa: F821
+            prompt_manifest=snakemake.input.prompt[0],  # noqa: F821
+            table=snakemake.output.table,  # noqa: F821
+            rejects=snakemake.output.rejects,  # noqa: F821
+            run=snakemake.output.run,  # noqa: F821
+            backend=snakemake.params.backend,  # noqa: F821
+            max_triplets=snakemake.params.max_triplets,  # noqa: F821
+            eval_split=snakemake.params.eval_split,  # noqa: F821
+            runs=snakemake.params.repeat["runs"],  # noqa: F821
+            n_triplets=snakemake.params.repeat["n_triplets"],  # noqa: F821
+            temperature=snakemake.params.repeat["temperature"],  # noqa: F821
+            render=dict(snakemake.params.render),  # noqa: F821
+            llm=dict(snakemake.params.llm),  # noqa: F821
+            seed=snakemake.params.seed,  # noqa: F821
+        )

@@ -18,6 +18,7 @@ from skytext.analysis import synthetic  # noqa: E402
 
 
 def main() -> None:
+    """Write the fixture files beside this script."""
     cat = synthetic.catalogue(120, seed=0)
     X = synthetic.embed(cat, dims=16, noise=0.05, seed=1)
     cat["empty"] = np.nan

@@ -11,13 +11,13 @@ rule analysis_pairs:
         table=report(
             f"{ANA_RES}/pairs.csv",
             caption="../../report/analysis_pairs.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="Cross-model",
         ),
         figure=report(
             f"{ANA_RES}/pairs.png",
             caption="../../report/analysis_pairs.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="Cross-model",
         ),
         cosines=f"{ANA_RES}/pair_cosines.parquet",
@@ -32,8 +32,8 @@ rule analysis_pairs:
         mem_mb=ANA["mem_mb"],
         runtime=60,
     params:
-        pairs=ANA["pairs"],
-        seed=config["seed"],
+        pairs=leaves("analysis/pairs", "knn_k", "max_objects"),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/analysis_pairs.py"
 
@@ -54,34 +54,35 @@ rule analysis_summary:
         probes=report(
             f"{ANA_RES}/probes.csv",
             caption="../../report/analysis_probes.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="Probes",
         ),
         knn_figure=report(
             f"{ANA_RES}/knn_r2.png",
             caption="../../report/analysis_probes.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="Probes",
         ),
         umap_dir=report(
             directory(f"{ANA_RES}/umap_properties"),
             patterns=["{name}.png"],
             caption="../../report/analysis_umap.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="UMAP",
         ),
         class_dir=report(
             directory(f"{ANA_RES}/umap_classes"),
             patterns=["{name}.png"],
             caption="../../report/analysis_umap.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="UMAP",
         ),
         json=f"{ANA_RES}/summary.json",
         markdown=report(
             f"{ANA_RES}/summary.md",
             caption="../../report/analysis_summary.rst",
-            category="Analysis",
+            category="analysis",
+            subcategory="Summary",
         ),
     log:
         f"{ANA_LOGS}/summary/all.log",

@@ -20,9 +20,10 @@ rule analysis_prepare:
         mem_mb=ANA["mem_mb"],
         runtime=30,
     params:
-        entry=lambda wc: ANA_SETS[wc.aset],
-        catalogue=lambda wc: ANA_PLAN.catalogues[ANA_SETS[wc.aset]["catalogue"]],
-        test_fraction=ANA["probes"]["test_fraction"],
-        seed=config["seed"],
+        # every key of the set's and the catalogue's items is read by the loader/join, except the file names
+        entry=analysis_entry,
+        catalogue=analysis_catalogue,
+        test_fraction=lookup(dpath="analysis/probes/test_fraction", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/analysis_prepare.py"

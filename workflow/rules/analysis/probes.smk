@@ -22,8 +22,24 @@ rule analysis_probes:
         mem_mb=ANA["mem_mb"],
         runtime=60,
     params:
-        probes=ANA["probes"],
-        seed=config["seed"],
+        probes=leaves(
+            "analysis/probes",
+            "min_objects",
+            "knn_k",
+            "knn_weights",
+            "knn_metric",
+            "knn_backend",
+            "standardise",
+            "ridge_alphas",
+            "mlp_hidden",
+            "mlp_alphas",
+            "mlp_max_iter",
+            "mlp_max_train",
+            "methods",
+            "n_boot",
+            "ci",
+        ),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/analysis_probes.py"
 
@@ -39,7 +55,7 @@ rule analysis_correlations:
         figure=report(
             f"{ANA_RES}/correlations.png",
             caption="../../report/analysis_correlations.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="Correlations",
         ),
     log:

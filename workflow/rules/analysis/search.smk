@@ -13,7 +13,7 @@ rule analysis_search:
             directory(f"{ANA_RES}/search"),
             patterns=["{name}.png"],
             caption="../../report/analysis_search.rst",
-            category="Analysis",
+            category="analysis",
             subcategory="Similarity search",
         ),
     log:
@@ -27,7 +27,7 @@ rule analysis_search:
         mem_mb=ANA["mem_mb"],
         runtime=30,
     params:
-        search=ANA["search"],
-        seed=config["seed"],
+        search=leaves("analysis/search", "per_class", "max_queries", "k"),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/analysis_search.py"

@@ -20,7 +20,14 @@ rule analysis_umap:
         mem_mb=ANA["mem_mb"],
         runtime=60,
     params:
-        umap=ANA["umap"],
-        seed=config["seed"],
+        umap=leaves(
+            "analysis/umap",
+            "n_neighbors",
+            "min_dist",
+            "metric",
+            "max_objects",
+            "low_memory",
+        ),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/analysis_umap.py"

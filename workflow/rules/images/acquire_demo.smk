@@ -18,7 +18,10 @@ if IMG["source"] == "demo":
             mem_mb=1000,
             runtime=10,
         params:
-            demo=IMG["demo"],
+            # DemoConfig reads every leaf of images.demo
+            demo=leaves(
+                "images/demo", "n_proposals", "min_images", "max_images", "image_size"
+            ),
             seed=config["seed"],
         script:
             "../../scripts/demo_proposals.py"
@@ -38,7 +41,9 @@ if IMG["source"] == "demo":
             mem_mb=1000,
             runtime=30,
         params:
-            demo=IMG["demo"],
+            demo=leaves(
+                "images/demo", "n_proposals", "min_images", "max_images", "image_size"
+            ),
             seed=config["seed"],
             shards=len(SHARDS),
             image_dir=lambda wc: f"{IMG_RES}/images/{wc.shard}",

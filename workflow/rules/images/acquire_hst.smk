@@ -3,6 +3,22 @@
 # outside the declared outputs, so a rerun of a killed shard job resumes instead of starting over.
 
 
+# the leaves of images.hst each job reads (DownloadPolicy: the retry leaves of images.hst.download)
+RETRY_LEAVES = ("timeout_s", "retries", "backoff_s", "backoff_max_s")
+DISCOVER_LEAVES = (
+    "proposal_ids",
+    "cycles",
+    "max_images_per_proposal",
+    "product_filter",
+    "exclude_color",
+    "fits",
+    "fits_suffixes",
+    "mast_url",
+    "query_batch",
+    "product_batch",
+)
+
+
 if IMG["source"] == "hst":
 
     rule hst_abstracts:
@@ -20,8 +36,8 @@ if IMG["source"] == "hst":
             mem_mb=2000,
             runtime=30,
         params:
-            url=IMG["hst"]["abstracts_url"],
-            download=IMG["hst"]["download"],
+            url=lookup(dpath="images/hst/abstracts_url", within=config),
+            download=leaves("images/hst/download", *RETRY_LEAVES),
         script:
             "../../scripts/hst_abstracts.py"
 
@@ -43,7 +59,10 @@ if IMG["source"] == "hst":
             runtime=240,
             mast_connections=1,
         params:
-            hst=IMG["hst"],
+            hst={
+                **leaves("images/hst", *DISCOVER_LEAVES),
+                "download": leaves("images/hst/download", *RETRY_LEAVES),
+            },
             shards=len(SHARDS),
             seed=(
                 IMG["hst"]["seed"]
@@ -72,7 +91,10 @@ if IMG["source"] == "hst":
             runtime=720,
             mast_connections=1,
         params:
-            hst=IMG["hst"],
+            hst={
+                **leaves("images/hst", "mast_url", "image_size", "image_mode"),
+                "download": leaves("images/hst/download", "workers", *RETRY_LEAVES),
+            },
             image_dir=lambda wc: f"{IMG_RES}/images/{wc.shard}",
             quarantine_dir=lambda wc: f"{IMG_RES}/quarantine/{wc.shard}",
         script:

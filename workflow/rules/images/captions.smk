@@ -20,4 +20,4 @@ rule captions:
     params:
         category_prefix=IMG["caption_category_prefix"],
     script:
-        "../../scripts/make_captions.py"
+        "../../scripts/captions.py"

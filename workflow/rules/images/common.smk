@@ -30,13 +30,15 @@ def eval_pairs():
 
 
 def caption_inputs(wildcards):
-    inputs = {"proposals": f"{IMG_RES}/dataset/proposals.parquet"}
-    if wildcards.caption == "summary":
-        inputs["summaries"] = f"{IMG_RES}/llm/summaries.parquet"
-    return inputs
+    """The captions rule's inputs: the proposals, and the LLM summaries (a list, empty unless ``summary``)."""
+    summaries = (
+        [f"{IMG_RES}/llm/summaries.parquet"] if wildcards.caption == "summary" else []
+    )
+    return {"proposals": f"{IMG_RES}/dataset/proposals.parquet", "summaries": summaries}
 
 
 def model_inputs(wildcards):
+    """A model's spec, plus its weights for a trained model."""
     spec = f"{IMG_RES}/models/{wildcards.model}/model.json"
     if wildcards.model == "base":
         return {"spec": spec}
@@ -51,6 +53,7 @@ def search_tables():
 
 
 def images_targets():
+    """The image study's final outputs (target rule ``images``)."""
     return (
         [
             f"{IMG_RES}/eval/retrieval.json",

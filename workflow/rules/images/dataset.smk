@@ -27,7 +27,15 @@ rule dataset:
         mem_mb=2000,
         runtime=60,
     params:
-        dataset=IMG["dataset"],
+        # build_dataset reads every leaf of images.dataset
+        dataset=leaves(
+            "images/dataset",
+            "val_fraction",
+            "test_fraction",
+            "min_abstract_chars",
+            "max_abstract_chars",
+            "verify_images",
+        ),
         seed=config["seed"],
     script:
-        "../../scripts/build_dataset.py"
+        "../../scripts/dataset.py"

@@ -19,11 +19,13 @@ rule embed_image_part:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=config["resources"]["embed_mem_mb"],
+        mem_mb=config["resources"]["images"]["embed_mem_mb"],
         runtime=60,
         gpu=min(1, config["resources"]["gpu"]),
     params:
-        embed=IMG["embed"],
+        embed=leaves(
+            "images/embed", "batch_size", "workers", "device", "precision", "dtype"
+        ),
         parts=len(EMBED_SHARDS),
     script:
         "../../scripts/embed_image_part.py"
@@ -52,10 +54,10 @@ rule embed_images:
         "../../envs/core.yaml"
     threads: 1
     resources:
-        mem_mb=config["resources"]["embed_mem_mb"],
+        mem_mb=config["resources"]["images"]["embed_mem_mb"],
         runtime=10,
     script:
-        "../../scripts/join_embeddings.py"
+        "../../scripts/embed_images.py"
 
 
 rule embed_texts:
@@ -74,10 +76,10 @@ rule embed_texts:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=config["resources"]["embed_mem_mb"],
+        mem_mb=config["resources"]["images"]["embed_mem_mb"],
         runtime=30,
         gpu=min(1, config["resources"]["gpu"]),
     params:
-        embed=IMG["embed"],
+        embed=leaves("images/embed", "batch_size", "device", "precision", "dtype"),
     script:
         "../../scripts/embed_texts.py"

@@ -20,11 +20,9 @@ rule evaluate:
         mem_mb=2000,
         runtime=30,
     params:
-        eval=IMG["eval"],
+        eval=leaves("images/eval", "recall_at", "n_boot", "chunk_size"),
         seed=config["seed"],
         split=EVAL_SPLIT,
-        model=lambda wc: wc.model,
-        caption=lambda wc: wc.caption,
     script:
         "../../scripts/evaluate.py"
 
@@ -37,9 +35,13 @@ rule search_eval:
         test_images=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.npy",
         test_image_ids=f"{IMG_RES}/embed/{{model}}/{EVAL_SPLIT}/images.parquet",
         observations=f"{IMG_RES}/dataset/observations.parquet",
+        proposals=f"{IMG_RES}/dataset/proposals.parquet",
+        # the anchors a query is routed through: the training captions of the model's caption type
+        captions=lambda wc: f"{IMG_RES}/captions/{model_caption(wc.model) or CAPTIONS[0]}.parquet",
+        class_queries="resources/search/class_queries.txt",
+        offtopic_queries="resources/search/offtopic_queries.txt",
         templates="resources/vocab/query_templates.txt",
-        background="resources/vocab/descriptions.txt",
-        null_queries="resources/vocab/null_queries.txt",
+        stop_words="resources/search/stop_words.txt",
     output:
         json=f"{IMG_RES}/eval/search/{{model}}.json",
         table=f"{IMG_RES}/eval/search/{{model}}.csv",
@@ -54,7 +56,11 @@ rule search_eval:
         mem_mb=3000,
         runtime=30,
     params:
-        model=lambda wc: wc.model,
+        k=lookup(dpath="images/search/k", within=config),
+        n_anchors=lookup(dpath="images/search/n_anchors", within=config),
+        min_precision=lookup(dpath="images/search/min_precision", within=config),
+        chunk_size=lookup(dpath="images/eval/chunk_size", within=config),
+        device="cpu",  # not a setting: the rule asks for no GPU, and the search is a few hundred queries
     script:
         "../../scripts/search_eval.py"
 
@@ -93,7 +99,7 @@ rule compare:
         mem_mb=2000,
         runtime=30,
     params:
-        eval=IMG["eval"],
+        eval=leaves("images/eval", "recall_at", "n_boot"),
         seed=config["seed"],
         split=EVAL_SPLIT,
     script:
@@ -136,9 +142,14 @@ rule explore:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=min(1, config["resources"]["gpu"]),
     params:
+        # phrases and queries are embedded as the captions are
+        embed=leaves("images/embed", "batch_size", "device", "precision"),
+        describe_k=lookup(dpath="images/explore/describe_k", within=config),
+        gallery_k=lookup(dpath="images/explore/gallery_k", within=config),
+        chunk_size=lookup(dpath="images/eval/chunk_size", within=config),
         seed=config["seed"],
-        model=lambda wc: wc.model,
     script:
         "../../scripts/explore.py"
 

@@ -32,7 +32,8 @@ rule summarise:
         runtime=1500 if LLM["backend"] == "openai-batch" else 240,
         llm_jobs=1,
     params:
-        llm=LLM,
+        # every leaf of llm the client, cache and batch code read; not shards (below), prompt and vocab (inputs)
+        llm={k: v for k, v in LLM.items() if k not in ("shards", "prompt", "vocab")},
         shards=len(LLM_SHARDS),
         # ids rejected for a passing reason (5xx, 429, timeout, missing batch line) in this shard's last run:
         # when the list changes Snakemake reruns the shard, so a plain rerun asks again for them

@@ -1,5 +1,15 @@
 # Models: the untrained base (a spec only) and one fine-tuned model per training mode and caption type.
 
+MODEL_LEAVES = (
+    "arch",
+    "config_file",
+    "pretrained",
+    "head_hidden",
+)  # what ModelSpec.from_config reads
+# what TrainConfig reads, plus processes: every leaf of images.train but `modes`, which only decides which
+# train jobs exist (so adding a mode plans the new model's chain and leaves the trained ones alone)
+TRAIN_LEAVES = tuple(k for k in IMG["train"] if k != "modes")
+
 
 rule base_model:
     input:
@@ -20,7 +30,7 @@ rule base_model:
         mem_mb=2000,
         runtime=10,
     params:
-        model=IMG["model"],
+        model=leaves("images/model", *MODEL_LEAVES),
         seed=config["seed"],
     script:
         "../../scripts/base_model.py"
@@ -47,15 +57,15 @@ rule train:
         f"{IMG_RES}/benchmarks/train/{{model}}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: config["resources"]["train_threads"]
+    threads: config["resources"]["images"]["train_threads"]
     resources:
-        mem_mb=config["resources"]["train_mem_mb"],
-        runtime=config["resources"]["train_runtime"],
+        mem_mb=config["resources"]["images"]["train_mem_mb"],
+        runtime=config["resources"]["images"]["train_runtime"],
         gpu=config["resources"]["gpu"],
     params:
-        model=IMG["model"],
-        train=IMG["train"],
+        model=leaves("images/model", *MODEL_LEAVES),
+        train=leaves("images/train", *TRAIN_LEAVES),
         seed=config["seed"],
         ckpt_dir=lambda wc: f"{IMG_RES}/models/{wc.model}/checkpoints",
     script:
-        "../../scripts/train_model.py"
+        "../../scripts/train.py"

@@ -9,6 +9,7 @@ if SPEC["source"] == "csc":
         output:
             catalog=f"{SPEC_RES}/acquire/catalog.parquet",
             rejects=f"{SPEC_RES}/acquire/catalog_rejects.parquet",
+            variables=f"{SPEC_RES}/acquire/variables.json",
         log:
             f"{SPEC_LOGS}/spectra_csc_catalog/all.log",
         benchmark:
@@ -20,7 +21,9 @@ if SPEC["source"] == "csc":
             mem_mb=2000,
             runtime=60,
         params:
-            csc=SPEC["csc"],
+            csc=leaves(
+                "spectra/csc", "tap_url", "table", "columns", "query", "download"
+            ),
         script:
             "../../scripts/spectra_csc_catalog.py"
 
@@ -47,7 +50,7 @@ if SPEC["source"] == "csc":
             mem_mb=2000,
             runtime=720,
         params:
-            csc=SPEC["csc"],
+            csc=leaves("spectra/csc", *CSC_SHARD_KEYS),
             n_channels=SPEC["n_channels"],
             shards=len(SPEC_SHARDS),
             raw_dir=f"{SPEC_RES}/raw",

@@ -11,6 +11,7 @@ if SPEC["source"] == "demo":
             papers=f"{SPEC_RES}/acquire/papers.parquet",
             links=f"{SPEC_RES}/acquire/links.parquet",
             rejects=f"{SPEC_RES}/acquire/catalog_rejects.parquet",
+            variables=f"{SPEC_RES}/acquire/variables.json",
         log:
             f"{SPEC_LOGS}/spectra_demo_catalog/all.log",
         benchmark:
@@ -22,7 +23,7 @@ if SPEC["source"] == "demo":
             mem_mb=1000,
             runtime=10,
         params:
-            demo=SPEC["demo"],
+            demo=SPEC["demo"],  # the whole section: the sky (simulate) and its papers read every key
             n_channels=SPEC["n_channels"],
             seed=config["seed"],
         script:
@@ -47,7 +48,7 @@ if SPEC["source"] == "demo":
             mem_mb=1000,
             runtime=20,
         params:
-            demo=SPEC["demo"],
+            demo=leaves("spectra/demo", *DEMO_SKY_KEYS),
             n_channels=SPEC["n_channels"],
             seed=config["seed"],
             shards=len(SPEC_SHARDS),

@@ -11,7 +11,64 @@ if "ensemble" not in SPEC_VARIANTS:
     )
 
 
+# the config leaves each rule's code reads (its params: a change elsewhere does not rerun it)
+DEMO_SKY_KEYS = (
+    "n_sources",
+    "min_counts",
+    "max_counts",
+    "background_counts",
+    "outlier_fraction",
+    "n_corrupt",
+)
+CSC_SHARD_KEYS = (
+    "tap_url",
+    "observations",
+    "files",
+    "simbad_tap_url",
+    "match_radius_arcsec",
+    "max_papers",
+    "ads_url",
+    "ads_token_env",
+    "ads_batch",
+    "download",
+)
+AE_KEYS = (
+    "latent",
+    "patch",
+    "d_model",
+    "layers",
+    "heads",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "augment",
+)
+ALIGN_KEYS = (
+    "dim",
+    "hidden",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "dropout",
+    "ensemble",
+)
+
+
+def text_encoder_leaves():
+    """The text_encoder leaves spectra_embed_text reads: the openai backend's endpoint and cache keys only
+    when it is the backend."""
+    keys = ["backend", "model", "batch_size", "max_chars", "pool_weighting"]
+    if SPEC["text_encoder"]["backend"] == "sentence-transformers":
+        keys += ["device"]
+    if SPEC["text_encoder"]["backend"] == "openai":
+        keys += ["base_url", "api_key_env", "cache_dir"]
+    return leaves("spectra/text_encoder", *keys)
+
+
 def spectra_targets():
+    """The outputs of the study's target rule `spectra`."""
     return [
         f"{SPEC_RES}/eval/retrieval.json",
         f"{SPEC_RES}/eval/recall_curves.png",

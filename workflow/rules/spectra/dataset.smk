@@ -15,6 +15,8 @@ rule spectra_dataset:
         catalog_rejects=f"{SPEC_RES}/acquire/catalog_rejects.parquet",
         papers=f"{SPEC_RES}/acquire/papers.parquet",
         links=f"{SPEC_RES}/acquire/links.parquet",
+        variables=f"{SPEC_RES}/acquire/variables.json",
+        response="resources/spectra",
     output:
         sources=f"{SPEC_RES}/dataset/sources.parquet",
         observations=f"{SPEC_RES}/dataset/observations.parquet",
@@ -34,7 +36,9 @@ rule spectra_dataset:
         mem_mb=2000,
         runtime=30,
     params:
-        dataset=SPEC["dataset"],
+        dataset=leaves(
+            "spectra/dataset", "val_fraction", "test_fraction", "min_text_chars"
+        ),
         n_channels=SPEC["n_channels"],
         seed=config["seed"],
     script:

@@ -31,7 +31,9 @@ rule spectra_retrieval:
         mem_mb=2000,
         runtime=20,
     params:
-        eval=SPEC["eval"],
+        eval=leaves(
+            "spectra/eval", "split", "k_percent", "recall_at", "n_boot", "chunk_size"
+        ),
         variants=SPEC_VARIANTS,
         seed=config["seed"],
     script:
@@ -46,6 +48,7 @@ rule spectra_regression:
         text=f"{SPEC_RES}/embed/text.npy",
         text_ids=f"{SPEC_RES}/embed/text.parquet",
         ensemble=f"{SPEC_RES}/models/align/ensemble.npz",
+        variables=f"{SPEC_RES}/acquire/variables.json",
     output:
         table=f"{SPEC_RES}/eval/regression.csv",
         json=f"{SPEC_RES}/eval/regression.json",
@@ -65,9 +68,12 @@ rule spectra_regression:
         mem_mb=3000,
         runtime=30,
     params:
-        regression=SPEC["regression"],
-        eval=SPEC["eval"],
-        split=SPEC["eval"]["split"],
+        regression=leaves(
+            "spectra/regression", "hidden", "epochs", "lr", "weight_decay", "patience"
+        ),
+        text_dim=lookup(dpath="spectra/regression/text_dim", within=config),
+        split=lookup(dpath="spectra/eval/split", within=config),
+        n_boot=lookup(dpath="spectra/eval/n_boot", within=config),
         seed=config["seed"],
     script:
         "../../scripts/spectra_regression.py"
@@ -104,7 +110,9 @@ rule spectra_outliers:
         mem_mb=2000,
         runtime=20,
     params:
-        outliers=SPEC["outliers"],
+        method=lookup(dpath="spectra/outliers/method", within=config),
+        k=lookup(dpath="spectra/outliers/k", within=config),
+        top_n=lookup(dpath="spectra/outliers/top_n", within=config),
         seed=config["seed"],
     script:
         "../../scripts/spectra_outliers.py"
@@ -132,7 +140,8 @@ rule spectra_umap:
         mem_mb=2000,
         runtime=20,
     params:
-        umap=SPEC["umap"],
+        n_neighbors=lookup(dpath="spectra/umap/n_neighbors", within=config),
+        min_dist=lookup(dpath="spectra/umap/min_dist", within=config),
         seed=config["seed"],
     script:
         "../../scripts/spectra_umap.py"

@@ -22,10 +22,10 @@ rule spectra_autoencoder:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=config["resources"]["train_runtime"],
+        runtime=config["resources"]["spectra"]["train_runtime"],
         gpu=config["resources"]["gpu"],
     params:
-        autoencoder=SPEC["autoencoder"],
+        autoencoder=leaves("spectra/autoencoder", *AE_KEYS),
         seed=config["seed"],
         checkpoint=f"{SPEC_RES}/models/ae/last.pt",
     script:
@@ -56,10 +56,10 @@ rule spectra_align:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=config["resources"]["train_runtime"],
+        runtime=config["resources"]["spectra"]["train_runtime"],
         gpu=config["resources"]["gpu"],
     params:
-        align=SPEC["align"],
+        align=leaves("spectra/align", *ALIGN_KEYS),
         variants=SPEC_VARIANTS,
         seed=config["seed"],
     script:

@@ -24,8 +24,9 @@ rule spectra_summarise:
         runtime=240,
         llm_jobs=1,
     params:
-        summaries=SPEC["summaries"],
-        llm=config["llm"],
+        backend=lookup(dpath="spectra/summaries/backend", within=config),
+        # the shared LLM layer reads the whole llm section (backend, model, batching, retries, prices)
+        llm=config["llm"] if SPEC["summaries"]["backend"] == "llm" else {},
         shards=len(SUM_SHARDS),
     script:
         "../../scripts/spectra_summarise.py"
@@ -60,7 +61,11 @@ rule spectra_embed_text:
         mem_mb=3000,
         runtime=60,
     params:
-        text_encoder=SPEC["text_encoder"],
-        llm=config["llm"],
+        text_encoder=text_encoder_leaves(),
+        retry=(
+            leaves("llm", "timeout_s", "max_retries", "backoff_s", "backoff_max_s")
+            if SPEC["text_encoder"]["backend"] == "openai"
+            else {}
+        ),
     script:
         "../../scripts/spectra_embed_text.py"

@@ -23,7 +23,7 @@ if TRN["source"] == "demo":
             mem_mb=2000,
             runtime=20,
         params:
-            demo=TRN["demo"],
+            demo=leaves("transients/demo", "n_triplets", "size", "bad_triplets"),
             seed=config["seed"],
             shard=lambda wc: wc.tshard,
             shards=len(TRN_SHARDS),
@@ -47,7 +47,16 @@ if TRN["source"] == "meerlicht":
             mem_mb=1000,
             runtime=120,
         params:
-            mcfg=TRN["meerlicht"],
+            meerlicht=leaves(
+                "transients/meerlicht",
+                "base_url",
+                "images_file",
+                "labels_file",
+                "images_hash",
+                "labels_hash",
+                "download_dir",
+                "download",  # whole: every retry setting of the download is read
+            ),
         script:
             "../../scripts/transients_meerlicht_fetch.py"
 
@@ -72,7 +81,20 @@ if TRN["source"] == "meerlicht":
             mem_mb=3000,
             runtime=20,
         params:
-            mcfg=TRN["meerlicht"],
+            meerlicht=leaves(
+                "transients/meerlicht",
+                "layout",
+                "channels",
+                "size",
+                "id_column",
+                "label_column",
+                "real_values",
+                "bogus_values",
+                "match_case",
+                "expected_n",
+                "expected_real",
+                "expected_bogus",
+            ),
             shard=lambda wc: wc.tshard,
             shards=len(TRN_SHARDS),
         script:
@@ -102,8 +124,8 @@ rule transients_dataset:
         mem_mb=3000,
         runtime=20,
     params:
-        split=TRN["split"],
+        split=leaves("transients/split", "val_fraction", "test_fraction"),
         seed=config["seed"],
-        size=TRN[TRN["source"]]["size"],
+        size=lookup(dpath=f"transients/{TRN['source']}/size", within=config),
     script:
         "../../scripts/transients_dataset.py"

@@ -29,6 +29,7 @@ rule transients_evaluate:
             f"{TRN_RES}/llm/shards/{{lshard}}/judge_run.json", lshard=TRN_LLM_SHARDS
         ),
         repeat=f"{TRN_RES}/llm/repeat.parquet",
+        repeat_rejects=f"{TRN_RES}/llm/repeat_rejects.parquet",
         repeat_run=f"{TRN_RES}/llm/repeat_run.json",
         features=f"{TRN_RES}/features/predictions.parquet",
         cnn=f"{TRN_RES}/cnn/predictions.parquet",
@@ -40,17 +41,17 @@ rule transients_evaluate:
         html=report(
             f"{TRN_RES}/eval/comparison.html",
             caption="../../report/transients_comparison.rst",
-            category="Transients",
+            category="transients",
         ),
         confusion=report(
             f"{TRN_RES}/eval/confusion.png",
             caption="../../report/transients_confusion.rst",
-            category="Transients",
+            category="transients",
         ),
         gallery=report(
             f"{TRN_RES}/eval/gallery.png",
             caption="../../report/transients_gallery.rst",
-            category="Transients",
+            category="transients",
         ),
     log:
         f"{TRN_LOGS}/transients_evaluate/all.log",
@@ -63,10 +64,27 @@ rule transients_evaluate:
         mem_mb=3000,
         runtime=30,
     params:
-        tcfg=TRN,
-        llm=config["llm"],
+        source=lookup(dpath="transients/source", within=config),
+        eval_cfg=leaves("transients/eval", "split", "n_boot", "gallery"),
+        backends={
+            "classify": TRN["classify"]["backend"],
+            "judge": TRN["judge"]["backend"],
+        },
+        refine_below=lookup(dpath="transients/judge/refine_below", within=config),
+        repeat_temperature=lookup(dpath="transients/repeat/temperature", within=config),
+        n_examples=lookup(dpath="transients/prompt/n_examples", within=config),
+        render=leaves("transients/prompt", "stretch", "scale", "marker"),
+        cost=leaves(
+            "transients/cost",
+            "models",
+            "image_tokens",
+            "default_image_tokens",
+            "output_tokens",
+        ),
+        # the configured model is priced too when the study asks it
+        llm_model=config["llm"]["model"] if TRN_ASKS["classify"] else None,
+        prices=lookup(dpath="llm/prices", within=config),
         seed=config["seed"],
-        results_dir=lambda wc, output: output.summary.rsplit("/", 1)[0],
     script:
         "../../scripts/transients_evaluate.py"
 

@@ -1,7 +1,9 @@
 # The LLM path: few-shot examples (train split only) -> classify (one job per llm shard) -> judge + refine
 # (same shards) -> repeated runs on a subset. Backends: transients.classify.backend (features | openai |
-# openai-batch) and transients.judge.backend (rules | openai | openai-batch); the server, key, retries, cache
-# and prices are the shared llm section. Answers are cached (llm.cache_dir/transients): a rerun makes no calls.
+# openai-batch) and transients.judge.backend (features | rules | openai | openai-batch); the server, key,
+# retries and cache are the shared llm section. Answers are cached (llm.cache_dir/transients): a rerun makes
+# no calls, and ids a shard's last run rejected for a passing reason are asked again (params `retry`).
+# Each rule's params hold only the config leaves its code reads (offline backends read no llm settings).
 
 
 rule transients_features:
@@ -10,6 +12,7 @@ rule transients_features:
     output:
         model=f"{TRN_RES}/features/model.json",
         predictions=f"{TRN_RES}/features/predictions.parquet",
+        train=f"{TRN_RES}/features/train.parquet",
     log:
         f"{TRN_LOGS}/transients_features/all.log",
     benchmark:
@@ -21,7 +24,7 @@ rule transients_features:
         mem_mb=3000,
         runtime=30,
     params:
-        tcfg=TRN,
+        eval_split=lookup(dpath="transients/eval/split", within=config),
         seed=config["seed"],
     script:
         "../../scripts/transients_features.py"
@@ -43,7 +46,7 @@ rule transients_examples:
         mem_mb=1000,
         runtime=10,
     params:
-        tcfg=TRN,
+        n_examples=lookup(dpath="transients/prompt/n_examples", within=config),
         seed=config["seed"],
     script:
         "../../scripts/transients_examples.py"
@@ -73,11 +76,15 @@ rule transients_classify:
         runtime=TRN_LLM_RUNTIME,
         llm_jobs=1,
     params:
-        tcfg=TRN,
-        llm=config["llm"],
+        backend=lookup(dpath="transients/classify/backend", within=config),
+        max_triplets=lookup(dpath="transients/classify/max_triplets", within=config),
+        eval_split=lookup(dpath="transients/eval/split", within=config),
+        render=trn_render("classify"),
+        llm=trn_llm("classify"),
         seed=config["seed"],
-        lshard=lambda wc: wc.lshard,
-        lshards=len(TRN_LLM_SHARDS),
+        shard=lambda wc: wc.lshard,
+        shards=len(TRN_LLM_SHARDS),
+        retry=trn_retry("rejects.parquet"),
     script:
         "../../scripts/transients_classify.py"
 
@@ -87,6 +94,7 @@ rule transients_judge:
         triplets=f"{TRN_RES}/dataset/triplets.parquet",
         examples=f"{TRN_RES}/prompt/examples.parquet",
         model=f"{TRN_RES}/features/model.json",
+        judge_table=f"{TRN_RES}/features/train.parquet",
         prompt=TRN_PROMPT_FILES,
         answers=f"{TRN_RES}/llm/shards/{{lshard}}/answers.parquet",
     output:
@@ -108,9 +116,13 @@ rule transients_judge:
         runtime=TRN_LLM_RUNTIME,
         llm_jobs=1,
     params:
-        tcfg=TRN,
-        llm=config["llm"],
+        judge_backend=lookup(dpath="transients/judge/backend", within=config),
+        classify_backend=lookup(dpath="transients/classify/backend", within=config),
+        refine_below=lookup(dpath="transients/judge/refine_below", within=config),
+        render=trn_render("judge", "classify"),
+        llm=trn_llm("judge", "classify"),
         seed=config["seed"],
+        retry=trn_retry("judge_rejects.parquet"),
     script:
         "../../scripts/transients_judge.py"
 
@@ -123,6 +135,7 @@ rule transients_repeat:
         prompt=TRN_PROMPT_FILES,
     output:
         table=f"{TRN_RES}/llm/repeat.parquet",
+        rejects=f"{TRN_RES}/llm/repeat_rejects.parquet",
         run=f"{TRN_RES}/llm/repeat_run.json",
     log:
         f"{TRN_LOGS}/transients_repeat/all.log",
@@ -136,8 +149,13 @@ rule transients_repeat:
         runtime=TRN_LLM_RUNTIME,
         llm_jobs=1,
     params:
-        tcfg=TRN,
-        llm=config["llm"],
+        backend=lookup(dpath="transients/classify/backend", within=config),
+        max_triplets=lookup(dpath="transients/classify/max_triplets", within=config),
+        eval_split=lookup(dpath="transients/eval/split", within=config),
+        repeat=leaves("transients/repeat", "runs", "n_triplets", "temperature"),
+        render=trn_render("classify"),
+        llm=trn_llm("classify"),
         seed=config["seed"],
+        retry=lambda wc: transient_reject_ids(f"{TRN_RES}/llm/repeat_rejects.parquet"),
     script:
         "../../scripts/transients_repeat.py"

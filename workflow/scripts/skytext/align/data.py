@@ -69,6 +69,7 @@ def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images resized to ``size`` x ``size`` (antialiased bilinear; unchanged when already that size)."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images.float()
     return F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -78,9 +79,9 @@ def augment(
     images: torch.Tensor,
     out_size: int,
     generator: torch.Generator,
-    rot90: bool = True,
-    flip: bool = True,
-    crop_scale: tuple[float, float] = (0.75, 1.0),
+    rot90: bool,
+    flip: bool,
+    crop_scale: tuple[float, float],
     rows: slice | None = None,
     total: int | None = None,
 ) -> torch.Tensor:
@@ -125,6 +126,7 @@ def augment(
 
 
 def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (whitespace normalised; split after . ! ? before a capital, digit or quote)."""
     text = " ".join(str(text).split())
     return [s for s in _SENTENCE.split(text) if s]
 
@@ -147,6 +149,7 @@ class SentenceFitter:
         return int(len(sentence.split()) * 1.4) + 1
 
     def sentences(self, text: str) -> tuple[list[str], list[int]]:
+        """(sentences of ``text``, their token counts incl. a separator), cached per text."""
         hit = self._cache.get(text)
         if hit is None:
             sents = split_sentences(text)

@@ -16,12 +16,15 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class World:
+    """This process's place among the data-parallel ranks (one process: rank 0 of 1)."""
+
     rank: int = 0
     size: int = 1
     local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, which evaluates and writes checkpoints and outputs."""
         return self.rank == 0
 
     def part(self, n: int) -> slice:
@@ -50,6 +53,7 @@ class World:
         return p / n + p.detach() * (1 - 1 / n)
 
     def barrier(self) -> None:
+        """Wait for every rank (nothing to do with one process)."""
         if self.size > 1:
             dist.barrier()
 
@@ -84,5 +88,6 @@ def wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn
 
 
 def shutdown() -> None:
+    """Destroy the process group if one was started."""
     if dist.is_initialized():
         dist.destroy_process_group()

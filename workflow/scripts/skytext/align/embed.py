@@ -10,8 +10,8 @@ from skytext.align.models import autocast, pick_device
 from skytext.core.sharding import join_parts, part_rows  # noqa: F401  (re-exported)
 
 
-def embed_images(model, preprocess: dict, paths: list[str], batch_size: int = 256, workers: int = 0,
-                 device: str | torch.device = "cpu", precision: str = "auto", dtype: str = "float16") -> np.ndarray:
+def embed_images(model, preprocess: dict, paths: list[str], batch_size: int, workers: int,
+                 device: str | torch.device, precision: str, dtype: str) -> np.ndarray:
     """L2-normalised image embeddings ``[len(paths), d]`` in ``dtype``, rows aligned with ``paths``."""
     from tqdm import tqdm
 
@@ -29,8 +29,8 @@ def embed_images(model, preprocess: dict, paths: list[str], batch_size: int = 25
     return feats.astype(dtype)
 
 
-def embed_texts(model, tokenizer, texts: list[str], batch_size: int = 256, device: str | torch.device = "cpu",
-                precision: str = "auto", dtype: str = "float16") -> np.ndarray:
+def embed_texts(model, tokenizer, texts: list[str], batch_size: int, device: str | torch.device, precision: str,
+                dtype: str) -> np.ndarray:
     """L2-normalised text embeddings; each text is cut to the leading whole sentences that fit the context."""
     device = torch.device(device)
     fitter = SentenceFitter(tokenizer, getattr(tokenizer, "context_length", 77))

@@ -28,6 +28,7 @@ from skytext.core.smk import to_terminal
 
 def make_job(spec: ModelSpec, cfg: TrainConfig, observations: str, captions: str, weights: str, metrics: str,
              ckpt_dir: str) -> dict:
+    """The JSON-able training job: spec, settings, input tables and output paths."""
     return {"spec": asdict(spec), "train": asdict(cfg), "observations": str(observations),
             "captions": str(captions), "weights": str(weights), "metrics": str(metrics), "ckpt_dir": str(ckpt_dir)}
 
@@ -46,7 +47,7 @@ def run_job(job: dict, world: distributed.World | None = None, stop_after: int |
                  job["metrics"], job["ckpt_dir"], stop_after=stop_after, world=world, progress=to_terminal)
 
 
-def run(job: dict, processes: int = 1, threads: int = 1) -> None:
+def run(job: dict, processes: int, threads: int) -> None:
     """Run ``job`` here (one process) or under torchrun with ``processes`` ranks on this node."""
     if processes <= 1:
         run_job(job)
@@ -68,6 +69,7 @@ def run(job: dict, processes: int = 1, threads: int = 1) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """One torchrun worker: run the job file given by ``--job`` as this process's rank."""
     ap = argparse.ArgumentParser(description="one rank of a data-parallel skytext training job (run by torchrun)")
     ap.add_argument("--job", required=True, help="job JSON written by skytext.align.launch.run")
     ap.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)

@@ -35,26 +35,28 @@ class ModelSpec:
 
     arch: str  # open_clip architecture name
     config_file: str | None  # JSON config registered under ``arch`` (shipped configs); None = built-in arch
-    pretrained: str | None = None  # open_clip tag or a checkpoint path; None = random init
-    mode: str = "full"
-    head_hidden: int = 512
-    weights: str | None = None  # our trained state dict (model.pt), None for an untrained base
-    caption: str | None = None  # caption type trained on
-    seed: int = 0
+    pretrained: str | None  # open_clip tag or a checkpoint path; None = random init
+    mode: str
+    head_hidden: int
+    weights: str | None  # our trained state dict (model.pt), None for an untrained base
+    caption: str | None  # caption type trained on
+    seed: int
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, section: dict, mode: str, caption: str | None, seed: int) -> "ModelSpec":
-        """From the complete ``images.model`` section (the spec's defaults are pinned to the schema's by a test)."""
+        """From the ``images.model`` leaves arch, config_file, pretrained, head_hidden (no defaults here)."""
         return cls(arch=section["arch"], config_file=section["config_file"], pretrained=section["pretrained"],
                    mode=mode, head_hidden=section["head_hidden"], weights=None, caption=caption, seed=seed)
 
     def to_json(self, path: str | os.PathLike) -> None:
+        """Write the spec as ``model.json``."""
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "ModelSpec":
-        return cls(**json.loads(Path(path).read_text()))
+        """The spec saved at ``path`` (a hand-written one may leave out ``weights`` and ``caption``: none)."""
+        return cls(**{"weights": None, "caption": None, **json.loads(Path(path).read_text())})
 
 
 def register_config(arch: str, config_file: str | os.PathLike | None) -> None:
@@ -91,7 +93,7 @@ def load_state_dict(path: str | os.PathLike) -> dict:
 class SkyClip(nn.Module):
     """An open_clip model plus optional trainable heads; returns L2-normalised features."""
 
-    def __init__(self, clip: nn.Module, mode: str = "full", head_hidden: int = 512):
+    def __init__(self, clip: nn.Module, mode: str, head_hidden: int):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"train mode {mode!r} unknown; choose one of {', '.join(MODES)}")
@@ -108,12 +110,14 @@ class SkyClip(nn.Module):
             self.image_head = self.text_head = None
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image features (through the image head in ``head`` mode)."""
         x = self.clip.encode_image(images)
         if self.image_head is not None:
             x = x + self.image_head(x)
         return F.normalize(x.float(), dim=-1)
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """L2-normalised text features (through the text head in ``head`` mode)."""
         x = self.clip.encode_text(tokens)
         if self.text_head is not None:
             x = x + self.text_head(x)
@@ -121,9 +125,11 @@ class SkyClip(nn.Module):
 
     @property
     def logit_scale(self) -> torch.Tensor:
+        """The CLIP temperature's log (trainable in every mode)."""
         return self.clip.logit_scale
 
     def forward(self, images, tokens):
+        """(image features, text features, log logit scale)."""
         return self.encode_image(images), self.encode_text(tokens), self.logit_scale
 
 
@@ -173,7 +179,7 @@ def _image_size(clip: nn.Module) -> int:
     return int(size[0] if isinstance(size, (tuple, list)) else size)
 
 
-def load_for_inference(model_json: str | os.PathLike, device: str = "cpu"):
+def load_for_inference(model_json: str | os.PathLike, device: str | torch.device):
     """(model, tokenizer, preprocess) from a ``model.json``, in eval mode on ``device``."""
     spec = ModelSpec.from_json(model_json)
     model, preprocess, tokenizer = build_model(spec)
@@ -188,7 +194,7 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def autocast(device: torch.device, precision: str = "auto"):
+def autocast(device: torch.device, precision: str):
     """bf16 autocast on CUDA for ``auto``/``bf16``, bf16 on CPU only when asked; otherwise full precision."""
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

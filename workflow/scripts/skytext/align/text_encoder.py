@@ -32,13 +32,14 @@ def model_folder(model: str) -> Path:
     raise FileNotFoundError(f"no sentence-transformers model inside package {name!r} ({root})")
 
 
-def load(model: str, device: str = "cpu"):
+def load(model: str, device: str):
+    """The sentence-transformers model ``model`` from its local folder (no download), on ``device``."""
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(model_folder(model)), device=device, local_files_only=True)
 
 
-def encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+def encode(model, texts: list[str], batch_size: int) -> np.ndarray:
     """float32 ``[n, d]`` L2-normalised sentence embeddings (``[0, d]`` for no texts)."""
     if not texts:
         return np.zeros((0, model.get_sentence_embedding_dimension()), np.float32)

@@ -64,6 +64,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """From a dict holding every field (``seed`` included); a missing one is a ``KeyError``."""
         known = [f for f in cls.__dataclass_fields__ if f != "extra"]
         missing = [k for k in known if k not in d]
         if missing:
@@ -94,6 +95,7 @@ def batch_indices(step: int, n: int, batch: int, seed: int) -> np.ndarray:
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
+    """The generator of step ``step``'s random draws, a function of ``(seed, step)`` alone."""
     return torch.Generator().manual_seed(_seed(seed, "step", step) % (2**63))
 
 
@@ -110,6 +112,7 @@ def shuffled_captions(proposal_ids: list[str], captions: dict[str, str], seed: i
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float):
+    """AdamW groups: matrices decay, biases/norms/embeddings/logit scale do not (frozen weights left out)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -119,6 +122,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float):
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """The learning-rate multiplier at ``step``: linear warm-up, then constant or cosine decay to 0."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
@@ -147,6 +151,7 @@ class _Images:
             self.cache = torch.cat([x for x, _ in loader]) if len(paths) else torch.empty(0, 3, size, size, dtype=torch.uint8)
 
     def get(self, idx: np.ndarray) -> torch.Tensor:
+        """uint8 images ``[len(idx), 3, H, W]`` of the items ``idx``."""
         if self.cache is not None:
             return self.cache[torch.as_tensor(idx)]
         return torch.stack([self.set[int(i)][0] for i in idx])

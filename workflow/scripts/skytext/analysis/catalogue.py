@@ -3,21 +3,25 @@
 A catalogue is read (Parquet, CSV or FITS), JSON columns are expanded to ``<column>.<key>``, transforms are
 evaluated with :mod:`skytext.analysis.expr`, and the configured numeric ``properties`` and categorical
 ``classes`` are kept. The join never guesses: ids that are not unique or whose type differs from the
-embedding set's (int vs string) stop with one line; objects missing on either side are counted, all-missing
-properties are dropped with a note, and every embedding row stays in the objects table (``in_catalogue``).
+embedding set's (int vs string) stop with one line, and so does a catalogue that matches none of the set's ids
+(:func:`check_overlap`: both files, the id column, an example id of each side); fewer than half joined is a
+warning. Objects missing on either side are counted, all-missing properties are dropped with a note, and every
+embedding row stays in the objects table (``in_catalogue``). FITS string columns are read as text.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
 
 from skytext.analysis.expr import evaluate
 from skytext.analysis.loaders import EmbeddingSet, LoadError, _ids, _read_table, show
-from skytext.core.dataset import split_proposals
+from skytext.core.split import split_by_group
 
+log = logging.getLogger(__name__)
 
 class JoinError(ValueError):
     """A catalogue that cannot be joined without guessing (one line)."""
@@ -54,6 +58,7 @@ def load_catalogue(cat: dict, path: str) -> pd.DataFrame:
 
 
 def property_columns(cat: dict, table: pd.DataFrame) -> list[str]:
+    """The numeric columns analysed: ``properties`` as configured, else every numeric non-class column."""
     if cat["properties"] is not None:
         return list(cat["properties"])
     skip = {cat["id"], *cat["classes"], *cat["exclude"]}
@@ -64,7 +69,7 @@ def property_columns(cat: dict, table: pd.DataFrame) -> list[str]:
 def split_objects(keys, test_fraction: float, seed: int) -> np.ndarray:
     """'train' / 'test' per object, whole groups on one side (the engine's seeded split by group)."""
     keys = pd.Series(keys).astype(str)
-    by_group = split_proposals(keys.unique(), 0.0, test_fraction, seed)
+    by_group = split_by_group(keys.unique(), 0.0, test_fraction, seed)
     return keys.map(by_group).to_numpy()
 
 
@@ -120,3 +125,21 @@ def join(es: EmbeddingSet, entry: dict, cat: dict, table: pd.DataFrame, test_fra
         "notes": notes,
     }
     return objects, counts
+
+
+def check_overlap(counts: dict, set_ids, catalogue_ids, embeddings_file: str, catalogue_file: str,
+                  id_col: str) -> None:
+    """Stop (JoinError, one line) when no id of the set is in the catalogue, naming both files, the catalogue's
+    id column and an example id of each side; warn (log and ``counts["notes"]``) when fewer than half join."""
+    n, joined = counts["n_objects"], counts["n_joined"]
+    if n and not joined:
+        mine = show(set_ids[0]) if len(set_ids) else "none"
+        theirs = show(catalogue_ids[0]) if len(catalogue_ids) else "none"
+        raise JoinError(f"{counts['set']}: none of the {n} ids of {embeddings_file} is in column {id_col!r} of "
+                        f"{catalogue_file} (e.g. {mine} in the embeddings, {theirs} in the catalogue); check `id` "
+                        "on both sides")
+    if n and joined < n / 2:
+        note = (f"only {joined} of {n} objects are in catalogue {counts['catalogue']!r} ({catalogue_file}, "
+                f"column {id_col!r}): check that both sides use the same ids")
+        log.warning("%s: %s", counts["set"], note)
+        counts["notes"].append(note)

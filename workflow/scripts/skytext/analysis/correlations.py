@@ -18,6 +18,7 @@ def _rho(a, b) -> tuple[float, int]:
 
 def correlations(set_name: str, objects: pd.DataFrame, properties: list[str], predictions: pd.DataFrame,
                  coords: pd.DataFrame) -> pd.DataFrame:
+    """One row per (property, measure): Spearman rho and n with the linear projection and each UMAP axis."""
     rows = []
     joined = coords.merge(objects, on="id", how="left")
     for p in properties:

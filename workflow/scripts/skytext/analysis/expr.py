@@ -41,6 +41,7 @@ def evaluate(expression: str, frame: pd.DataFrame) -> pd.Series:
     names = _columns(frame)
 
     def walk(node):
+        """The value of one syntax node (only the allowed ones)."""
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):

@@ -1,24 +1,30 @@
 """Load an embedding set in any supported format into ids + a float32 matrix, checked.
 
-Formats (``analysis.embeddings[].format``):
+Formats (``analysis.embeddings[].format``; ``config/examples/`` has one config per format):
 
 * ``skytext``: ``<name>.npy`` beside ``<name>.parquet`` (row-aligned ids), as our studies write them.
 * ``aion``: a ``torch.save``'d list of dicts, one per object, keyed by ``id`` (``object_id``) with the
-  embedding under ``key`` (``embedding_hsc_desi`` ...); a 2-D token array is mean-pooled.
-* ``astroclip``: a tensor file (``image_embeddings.pt``) and ``valid_indices.pt``: rows kept; ids are the
-  row numbers of the full tensor unless ``ids`` names a table row-aligned with it.
-* ``astropt``: an ``.npz`` with the embedding array ``key`` and the id array ``id``.
-* ``table``: an ``.npy`` beside an ids table (``ids``, or ``<path>.parquet``), or a Parquet/CSV file whose
-  ``key`` column holds vectors, or whose numeric columns other than ``id`` are the embedding.
+  embedding under ``key`` (``embedding_hsc_desi`` ...); a 2-D token array is mean-pooled. Ids may be
+  Python or NumPy scalars (ints, strings).
+* ``astroclip``: a tensor file (``image_embeddings.pt``) and ``valid_indices.pt``: rows kept (integers, never
+  through float); ids are the row numbers of the full tensor unless ``ids`` names a table or ``.npy``
+  row-aligned with it.
+* ``astropt``: astroPT's own layout, ``embeddings.npy`` beside ``ids.npy`` (or ``ids`` naming the ids file),
+  or an ``.npz`` with the embedding array ``key`` and the id array ``id``.
+* ``table``: an ``.npy`` beside an ids table (``ids``: Parquet/CSV/FITS or ``.npy``; default
+  ``<path>.parquet``), or a Parquet/CSV file whose ``key`` column holds vectors, or whose numeric columns
+  other than ``id`` are the embedding.
 
-Tensors are read with ``torch.load(weights_only=True)`` and arrays with ``allow_pickle=False``: no arbitrary
-object is ever unpickled. A file whose ids are not unique, whose rows do not match its ids, whose rows
-differ in length or whose ids mix integers and strings is refused with one line naming the file; rows with
-NaN/inf values are excluded and counted (``rejects``).
+Tensors are read with ``torch.load(weights_only=True)``, allowing NumPy scalars (ids saved as ``np.int64``)
+and nothing else; arrays with ``allow_pickle=False``: no arbitrary object is ever unpickled. Every problem is
+a :class:`LoadError` of one line naming the file: not a tensor/array file, a pickled object that is not
+allowed (named), ids not unique, rows not matching ids, rows of different lengths, ids mixing integers and
+strings. Rows with NaN/inf values are excluded and counted (``rejects``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +38,8 @@ class LoadError(ValueError):
 
 @dataclass
 class EmbeddingSet:
+    """A loaded set: unique ids, a finite float32 matrix, the ids table's other columns and the rejects."""
+
     name: str
     ids: np.ndarray  # int64 or object (str), unique
     X: np.ndarray  # float32 [n, d], finite
@@ -40,6 +48,7 @@ class EmbeddingSet:
 
     @property
     def id_type(self) -> str:
+        """'int' or 'str'."""
         return id_type(self.ids)
 
 
@@ -66,8 +75,18 @@ def show(value) -> str:
     return repr(value.item() if hasattr(value, "item") else value)
 
 
+def _decode(values: np.ndarray) -> np.ndarray:
+    """Byte strings (FITS string columns, ``np.bytes_`` ids) as text; anything else unchanged."""
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8").astype(object)
+    if values.dtype.kind == "O" and len(values) and all(isinstance(v, bytes) for v in values.tolist()):
+        return np.array([v.decode("utf-8") for v in values.tolist()], dtype=object)
+    return values
+
+
 def _ids(values, where: str) -> np.ndarray:
     arr = np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
+    arr = _decode(arr)
     try:
         kind = id_type(arr)
     except LoadError as exc:
@@ -84,18 +103,65 @@ def _read_table(path: str | Path) -> pd.DataFrame:
     if p.endswith((".fits", ".fit", ".fits.gz")):
         from astropy.table import Table
 
-        return Table.read(p).to_pandas()
+        table = Table.read(p)
+        table.convert_bytestring_to_unicode()  # FITS string columns arrive as bytes
+        scalar = [c for c in table.colnames if table[c].ndim == 1]
+        return table[scalar].to_pandas()
     raise LoadError(f"{p}: unknown table type (use .parquet, .csv or .fits)")
 
 
-def _torch_load(path: str | Path):
+def _head(path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+_ZIP = b"PK\x03\x04"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def np_load(path: str | Path):
+    """An ``.npy`` array or ``.npz`` archive, read without pickle; LoadError (one line) when it is neither."""
+    head = _head(path, 6)
+    if not (head.startswith(b"\x93NUMPY") or head.startswith(_ZIP)):
+        raise LoadError(f"{path}: not an array file (no NumPy .npy or .npz signature; write it with np.save)")
+    try:
+        return np.load(str(path), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc) or "Object arrays" in str(exc):
+            raise LoadError(f"{path}: holds Python objects (dtype object), which are never unpickled; save ids "
+                            "as np.array(ids, dtype=str) or integers") from None
+        raise LoadError(f"{path}: not an array file ({_ANSI.sub('', str(exc)).splitlines()[0]})") from None
+
+
+def _allowed_globals() -> list:
+    """What a tensor file may hold besides tensors and plain Python values: NumPy scalars (ids), no more."""
+    from numpy._core.multiarray import scalar
+
+    kinds = "i1 i2 i4 i8 u1 u2 u4 u8 f2 f4 f8 ? U S".split()
+    return [scalar, np.dtype, *(type(np.dtype(k)) for k in kinds)]
+
+
+def torch_load(path: str | Path):
+    """A ``torch.save``'d object read with ``weights_only=True`` (NumPy scalars allowed, nothing else)."""
     import torch
 
+    head = _head(path, 4)
+    if not (head.startswith(_ZIP) or head.startswith(b"\x80")):
+        raise LoadError(f"{path}: not a tensor file (torch.save writes a zip archive; this is not one)")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - one line naming the file
-        raise LoadError(f"{path}: not a tensor file loadable with weights_only=True "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        with torch.serialization.safe_globals(_allowed_globals()):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - one line naming the file and the cause
+        text = _ANSI.sub("", str(exc))
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text) or re.search(r"got <class '([^']+)'>", text)
+        if found:
+            raise LoadError(f"{path}: holds a {found.group(1)} object, which is not allowed (only tensors, numbers, "
+                            "strings, lists, dicts and NumPy scalars are read); save plain values instead") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        raise LoadError(f"{path}: not a tensor file ({type(exc).__name__}: {lines[0] if lines else ''})") from None
 
 
 def _as_matrix(value, where: str) -> np.ndarray:
@@ -107,8 +173,40 @@ def _as_matrix(value, where: str) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
+def _as_indices(value, where: str) -> np.ndarray:
+    """Row indices as int64, never through float32 (exact above 2**24); a boolean mask becomes its rows."""
+    arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value).ravel()
+    if arr.dtype.kind == "b":
+        return np.flatnonzero(arr)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind not in "iu":
+        raise LoadError(f"{where}: indices must be integers, not {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def read_ids(ids_path: str | Path, id_col: str, n_rows: int, where: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """(ids, other columns) of an ids file row-aligned with ``n_rows`` rows of ``where``: a 1-D ``.npy`` of ids,
+    or a table (Parquet/CSV/FITS) with the column ``id_col``."""
+    p = str(ids_path)
+    if p.endswith(".npy"):
+        values = np_load(p)
+        if values.ndim != 1:
+            raise LoadError(f"{p}: ids must be a 1-D array, got shape {values.shape}")
+        table = pd.DataFrame(index=range(len(values)))
+    else:
+        table = _read_table(p)
+        if id_col not in table.columns:
+            raise LoadError(f"{p}: no id column {id_col!r} (columns: {', '.join(map(str, table.columns))})")
+        values, table = table[id_col].to_numpy(), table.drop(columns=[id_col])
+    if len(values) != n_rows:
+        raise LoadError(f"{p}: {len(values)} ids for {n_rows} rows of {where}")
+    return _ids(values, p), table.reset_index(drop=True)
+
+
 def load_aion(path, key: str, id_key: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    records = _torch_load(path)
+    """(X, ids, meta) of an AION file: a list of dicts with the embedding under ``key``, the id under ``id_key``."""
+    records = torch_load(path)
     if isinstance(records, dict):
         records = [records]
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -131,46 +229,48 @@ def load_aion(path, key: str, id_key: str) -> tuple[np.ndarray, np.ndarray, pd.D
     return np.stack(rows), _ids(ids, str(path)), pd.DataFrame(index=range(len(rows)))
 
 
-def load_astroclip(path, valid_indices, ids_path=None, id_col: str = "id"):
-    X = _as_matrix(_torch_load(path), str(path))
+def load_astroclip(path, valid_indices, ids_path, id_col: str):
+    """(X, ids, meta) of AstroCLIP's tensor file restricted to ``valid_indices`` (ids: row numbers or ``ids_path``)."""
+    X = _as_matrix(torch_load(path), str(path))
     if X.ndim != 2:
         raise LoadError(f"{path}: expected a 2-D tensor, got shape {X.shape}")
-    valid = np.asarray(_as_matrix(_torch_load(valid_indices), str(valid_indices))).astype(np.int64).ravel()
+    valid = _as_indices(torch_load(valid_indices), str(valid_indices))
     if valid.size and (valid.min() < 0 or valid.max() >= len(X)):
         raise LoadError(f"{valid_indices}: indices outside 0..{len(X) - 1} of {path}")
     if ids_path:
-        table = _read_table(ids_path)
-        if len(table) != len(X):
-            raise LoadError(f"{ids_path}: {len(table)} ids for {len(X)} rows of {path}")
-        ids = _ids(table[id_col].to_numpy(), str(ids_path))[valid]
-        meta = table.drop(columns=[id_col]).iloc[valid].reset_index(drop=True)
+        ids, meta = read_ids(ids_path, id_col, len(X), str(path))
+        return X[valid], ids[valid], meta.iloc[valid].reset_index(drop=True)
+    return X[valid], valid.copy(), pd.DataFrame(index=range(valid.size))
+
+
+def load_astropt(path, key, id_key: str, ids_path):
+    """(X, ids, meta) of astroPT's ``embeddings.npy`` + ``ids.npy`` (or ``ids_path``), or of an ``.npz`` with the
+    arrays ``key`` and ``id_key``; token arrays ``[n, tokens, d]`` are mean-pooled."""
+    p = str(path)
+    if p.endswith(".npz"):
+        with np_load(p) as arrays:
+            for k in (key, id_key):
+                if k not in arrays.files:
+                    raise LoadError(f"{p}: no array {k!r} (arrays: {', '.join(arrays.files)})")
+            X, ids, meta = _as_matrix(arrays[key], p), _ids(arrays[id_key], p), None
     else:
-        ids, meta = valid.copy(), pd.DataFrame(index=range(valid.size))
-    return X[valid], ids, meta
-
-
-def load_astropt(path, key: str, id_key: str):
-    with np.load(str(path), allow_pickle=False) as arrays:
-        for k in (key, id_key):
-            if k not in arrays.files:
-                raise LoadError(f"{path}: no array {k!r} (arrays: {', '.join(arrays.files)})")
-        X, ids = _as_matrix(arrays[key], str(path)), arrays[id_key]
+        X = np_load(p)
+        if not isinstance(X, np.ndarray):
+            raise LoadError(f"{p}: an .npz archive; name it .npz and set `key` and `id` to its arrays")
+        X = _as_matrix(X, p)
+        ids, meta = read_ids(ids_path or str(Path(p).with_name("ids.npy")), id_key, len(X), p)
     if X.ndim == 3:
         X = X.mean(axis=1)  # tokens -> mean-pooled
-    return X, _ids(ids, str(path)), pd.DataFrame(index=range(len(ids)))
+    return X, ids, meta if meta is not None else pd.DataFrame(index=range(len(ids)))
 
 
-def load_table(path, id_col: str, ids_path=None, key=None):
+def load_table(path, id_col: str, ids_path, key):
+    """(X, ids, meta) of an ``.npy`` beside its ids file, or of a table (vector column ``key`` or numeric columns)."""
     p = str(path)
     if p.endswith(".npy"):
-        X = _as_matrix(np.load(p, allow_pickle=False), p)
-        ids_path = ids_path or p[: -len(".npy")] + ".parquet"
-        table = _read_table(ids_path)
-        if id_col not in table.columns:
-            raise LoadError(f"{ids_path}: no id column {id_col!r} (columns: {', '.join(map(str, table.columns))})")
-        if len(table) != len(X):
-            raise LoadError(f"{ids_path}: {len(table)} ids for {len(X)} rows of {p}")
-        return X, _ids(table[id_col].to_numpy(), str(ids_path)), table.drop(columns=[id_col]).reset_index(drop=True)
+        X = _as_matrix(np_load(p), p)
+        ids, meta = read_ids(ids_path or p[: -len(".npy")] + ".parquet", id_col, len(X), p)
+        return X, ids, meta
     table = _read_table(p)
     if id_col not in table.columns:
         raise LoadError(f"{p}: no id column {id_col!r}")
@@ -200,20 +300,23 @@ def _check_ids(ids: np.ndarray, n_rows: int, where: str) -> None:
         raise LoadError(f"{where}: ids are not unique ({len(dup)} repeated, e.g. {show(dup[0])} x{counts.max()})")
 
 
-def load_set(entry: dict, path: str) -> EmbeddingSet:
-    """Load the set ``entry`` (a complete ``analysis.embeddings`` item) from ``path``, checked."""
+def _load_any(entry: dict, path: str):
     fmt = entry["format"]
     if fmt in ("skytext", "table"):
-        ids_path = entry["ids"] if fmt == "table" else None
-        X, ids, meta = load_table(path, entry["id"], ids_path, entry["key"] if fmt == "table" else None)
-    elif fmt == "aion":
-        X, ids, meta = load_aion(path, entry["key"], entry["id"])
-    elif fmt == "astroclip":
-        X, ids, meta = load_astroclip(path, entry["valid_indices"], entry["ids"], entry["id"])
-    elif fmt == "astropt":
-        X, ids, meta = load_astropt(path, entry["key"], entry["id"])
-    else:
-        raise LoadError(f"{entry['name']}: unknown format {fmt!r}")
+        return load_table(path, entry["id"], entry["ids"] if fmt == "table" else None,
+                          entry["key"] if fmt == "table" else None)
+    if fmt == "aion":
+        return load_aion(path, entry["key"], entry["id"])
+    if fmt == "astroclip":
+        return load_astroclip(path, entry["valid_indices"], entry["ids"], entry["id"])
+    if fmt == "astropt":
+        return load_astropt(path, entry["key"], entry["id"], entry["ids"])
+    raise LoadError(f"{entry['name']}: unknown format {fmt!r}")
+
+
+def load_set(entry: dict, path: str) -> EmbeddingSet:
+    """Load the set ``entry`` (a complete ``analysis.embeddings`` item) from ``path``, checked."""
+    X, ids, meta = _load_any(entry, path)
     if X.ndim != 2 or X.shape[1] < 1:
         raise LoadError(f"{path}: embeddings must be a 2-D array, got shape {X.shape}")
     _check_ids(ids, len(X), str(path))

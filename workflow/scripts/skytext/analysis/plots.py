@@ -45,6 +45,7 @@ def umap_property(maps: dict[str, pd.DataFrame], prop: str, unit: str, path: str
 
 
 def umap_classes(maps: dict[str, pd.DataFrame], col: str, path: str | Path) -> None:
+    """One UMAP panel per set coloured by the class column ``col``, saved at ``path``."""
     fig, axes = _grid(len(maps))
     labels = sorted({str(v) for t in maps.values() for v in t[col].dropna().unique()})
     colours = {lab: plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")(i % 20) for i, lab in enumerate(labels)}
@@ -92,6 +93,7 @@ def grouped_bars(table: pd.DataFrame, value: str, path: str | Path, title: str, 
 
 
 def pair_heatmaps(pairs: pd.DataFrame, sets: list[str], path: str | Path) -> None:
+    """Heatmaps of linear CKA and mutual kNN between every pair of sets, saved at ``path``."""
     fig, axes = plt.subplots(1, 2, figsize=(4 + 1.1 * len(sets), 2.5 + 0.5 * len(sets)), squeeze=False)
     for ax, metric in zip(axes[0], ("cka_linear", "mutual_knn")):
         m = np.eye(len(sets))

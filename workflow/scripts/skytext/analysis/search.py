@@ -24,7 +24,7 @@ def similar(X: np.ndarray, objects: pd.DataFrame, queries: np.ndarray, k: int, c
     """One row per (query, rank): the neighbour's id, cosine similarity and its ``columns``."""
     if len(queries) == 0 or len(X) < 2:
         return pd.DataFrame(columns=["query_id", "rank", "neighbour_id", "cosine", *columns])
-    dist, idx = knn_search(X, X[queries], min(k + 1, len(X)), "cosine")
+    dist, idx = knn_search(X, X[queries], min(k + 1, len(X)), "cosine", "auto")
     rows = []
     for qi, q in enumerate(queries):
         keep = [(d, j) for d, j in zip(dist[qi], idx[qi]) if j != q][:k]

@@ -19,7 +19,7 @@ def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def mutual_knn(X: np.ndarray, Y: np.ndarray, k: int, backend: str = "auto") -> float:
+def mutual_knn(X: np.ndarray, Y: np.ndarray, k: int, backend: str) -> float:
     """Mean fraction of each object's ``k`` cosine neighbours (itself excluded) shared by both spaces."""
     k = min(k, len(X) - 1)
     if k < 1:
@@ -33,6 +33,7 @@ def mutual_knn(X: np.ndarray, Y: np.ndarray, k: int, backend: str = "auto") -> f
 
 
 def object_cosines(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``X`` with the same row of ``Y``."""
     return (normalise(X) * normalise(Y)).sum(axis=1)
 
 
@@ -52,7 +53,7 @@ def compare(name_a: str, ids_a, X_a, type_a: str, name_b: str, ids_b, X_b, type_
         return row, None
     pick = subsample(len(shared), cfg["max_objects"], seed)
     A, B = X_a[ia[pick]], X_b[ib[pick]]
-    row.update(n_compared=len(pick), cka_linear=linear_cka(A, B), mutual_knn=mutual_knn(A, B, cfg["knn_k"]))
+    row.update(n_compared=len(pick), cka_linear=linear_cka(A, B), mutual_knn=mutual_knn(A, B, cfg["knn_k"], "auto"))
     if len(pick) < len(shared):
         row["note"] = f"seeded subsample of {len(pick)} shared objects"
     cos = None

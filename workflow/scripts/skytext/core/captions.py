@@ -23,9 +23,10 @@ def summary_text(objects: list[str], uses: list[str]) -> str:
     return " ".join(parts)
 
 
-def caption_table(caption: str, proposals: pd.DataFrame, summaries: pd.DataFrame | None = None,
-          category_prefix: bool = True) -> pd.DataFrame:
-    """The captions table of type ``caption`` for ``proposals`` (contract CAPTIONS)."""
+def caption_table(caption: str, proposals: pd.DataFrame, summaries: pd.DataFrame | None,
+                  category_prefix: bool) -> pd.DataFrame:
+    """The captions table of type ``caption`` for ``proposals`` (contract CAPTIONS); ``summaries`` (the LLM's
+    table) is needed for the ``summary`` type only; ``category_prefix`` starts each text with its category."""
     if caption not in CAPTION_TYPES:
         raise ValueError(f"caption type {caption!r} unknown; choose one of {', '.join(CAPTION_TYPES)}")
     p = proposals

@@ -8,6 +8,12 @@ values of ``studies``. :func:`check` composes them, turns the strings Snakemake'
 schema's types, fills in every default, and reports the first problem as one line (``images.train.lr: 'fast'
 is not of type 'number'``, ``unknown key 'images.trian' (did you mean 'train'?)``).
 
+Defaults are filled in nested objects and inside the objects of lists (``items``) and maps
+(``additionalProperties``). Two schema annotations: ``x-merge-default: true`` on a map merges a user's map over
+its default (``llm.prices``); ``x-message`` on a subschema replaces jsonschema's wording of its error. Rules that
+compare keys run after the schema, from :data:`CROSS_CHECKS` (one entry per section; a study registers its own
+as ``"module:function"``, imported only then, so core imports no study package).
+
 Library code receives complete sections and indexes them (``cfg["key"]``); no default literal lives in code.
 :func:`defaults` gives the complete default section for tests and benchmarks.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -63,6 +70,7 @@ def load_schema(schema_dir: str | Path = SCHEMAS) -> dict:
 
 
 def study_names(schema_dir: str | Path = SCHEMAS) -> list[str]:
+    """The study names: one per ``studies/<name>.schema.yaml``, the allowed values of ``studies``."""
     return list(load_schema(schema_dir)["properties"]["studies"]["items"]["enum"])
 
 
@@ -95,17 +103,39 @@ def _coerce(instance: Any, schema: dict) -> Any:
     if isinstance(instance, list) and isinstance(schema.get("items"), dict):
         return [_coerce(v, schema["items"]) for v in instance]
     if isinstance(instance, dict):
-        props = schema.get("properties", {})
-        return {k: _coerce(v, props[k]) if k in props else v for k, v in instance.items()}
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: _coerce(v, props[k]) if k in props else _coerce(v, extra) if isinstance(extra, dict) else v
+                for k, v in instance.items()}
     return instance
 
 
 def _fill_defaults(instance: dict, schema: dict) -> None:
+    """Fill every missing key that has a default, in nested objects, in the objects of arrays (``items``) and
+    of maps (``additionalProperties``); a map marked ``x-merge-default: true`` gets the entries of its default
+    that the user's map lacks (``llm.prices``: a user's table adds to the reference prices)."""
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance.get(key), dict) and "object" in _types(sub):
-            _fill_defaults(instance[key], sub)
+        elif sub.get("x-merge-default") and isinstance(instance.get(key), dict) and "default" in sub:
+            instance[key] = {**copy.deepcopy(sub["default"]), **instance[key]}
+        if key in instance:
+            _fill_value(instance[key], sub)
+
+
+def _fill_value(value: Any, schema: dict) -> None:
+    """Fill the defaults inside one value: an object, the objects of an array or of a map."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        _fill_defaults(value, schema)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for k, v in value.items():
+                if k not in schema.get("properties", {}):
+                    _fill_value(v, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            _fill_value(item, schema["items"])
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -122,22 +152,60 @@ def _one_line(error: jsonschema.ValidationError) -> str:
         hint = difflib.get_close_matches(key, allowed, n=1)
         tip = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
         return f"unknown key {full!r}{tip}"
-    msg = error.message.splitlines()[0]
+    msg = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    msg = msg or error.message.splitlines()[0]
     if len(msg) > 200:
         msg = msg[:200] + "..."
     return f"{where or '<top level>'}: {msg}"
 
 
-def _check_images(cfg: dict) -> None:
-    demo, ds = cfg["demo"], cfg["dataset"]
+def _check_images(config: dict) -> None:
+    """Cross-key rules of the ``images`` section."""
+    demo, ds = config["images"]["demo"], config["images"]["dataset"]
     if demo["min_images"] > demo["max_images"]:
         raise ConfigError("images.demo.min_images: must not exceed images.demo.max_images")
     if ds["val_fraction"] + ds["test_fraction"] >= 0.9:
         raise ConfigError("images.dataset.val_fraction + test_fraction: must leave at least 10 % for training")
 
 
-# Cross-key rules a schema cannot say, per section: a study registers its own here.
-SECTION_CHECKS: dict[str, Callable[[dict], None]] = {"images": _check_images}
+def _check_llm(config: dict) -> None:
+    """Cross-section rule of ``llm``: a ``summary`` caption needs a backend that writes summaries."""
+    if "images" in config and "summary" in config["images"]["captions"] and config["llm"]["backend"] == "none":
+        raise ConfigError("images.captions: 'summary' needs summaries but llm.backend is 'none'; "
+                          "set llm.backend to openai, openai-batch or keywords")
+
+
+# The rules a JSON schema cannot say (they compare keys), one entry per config section, run by :func:`check`
+# after the schema has passed and every default is filled in. An entry is a function, or ``"module:function"``
+# imported only when a check runs, so a study package registers its rule here without core importing it. Each
+# rule receives the complete config (a rule may compare its section with another) and raises ConfigError or
+# ValueError with a one-line message that starts with the key it blames.
+CROSS_CHECKS: dict[str, Callable[[dict], None] | str] = {
+    "images": _check_images,
+    "llm": _check_llm,
+    "analysis": "skytext.analysis.sets:check_config",
+}
+
+
+def _rule(entry: Callable[[dict], None] | str) -> Callable[[dict], None]:
+    """The check function of a :data:`CROSS_CHECKS` entry (``"module:function"`` imported now)."""
+    if callable(entry):
+        return entry
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def cross_check(config: dict) -> None:
+    """Run every :data:`CROSS_CHECKS` rule on a complete, schema-valid ``config``; raise :class:`ConfigError`."""
+    for name, entry in CROSS_CHECKS.items():
+        if name not in config:
+            continue
+        try:
+            _rule(entry)(config)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(" ".join(str(exc).split())) from exc
 
 
 def check(config: dict | None, schema_dir: str | Path = SCHEMAS) -> dict:
@@ -159,8 +227,7 @@ def check(config: dict | None, schema_dir: str | Path = SCHEMAS) -> dict:
             raise ConfigError(f"studies: unknown study {err.instance!r}{tip}; known: "
                               f"{', '.join(study_names(schema_dir))}")
         raise ConfigError(_one_line(err))
-    for name, rule in SECTION_CHECKS.items():
-        rule(config[name])
+    cross_check(config)
     return config
 
 

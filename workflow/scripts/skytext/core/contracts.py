@@ -25,6 +25,8 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a table contract: its name, pandas dtype, whether it is required, and what it holds."""
+
     name: str
     dtype: str  # pandas dtype name as written to Parquet
     required: bool = True  # a required column must be present; optional ones may be absent
@@ -112,10 +114,12 @@ def rejects_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path, spec: tuple[Column, ...], name: str = "table") -> pd.DataFrame:
+    """Conform ``df`` to ``spec``, write it as Parquet to ``path``, and return the conformed table."""
     df = conform(df, spec, name)
     df.to_parquet(path, index=False)
     return df
 
 
 def read_table(path, spec: tuple[Column, ...], name: str | None = None) -> pd.DataFrame:
+    """The Parquet table at ``path``, conformed to ``spec`` (a one-line error names a missing column)."""
     return conform(pd.read_parquet(path), spec, name or str(path))

@@ -53,18 +53,19 @@ def _release(held) -> None:
 
 
 @contextlib.contextmanager
-def claim(n: int, timeout_s: float = 3600.0, poll_s: float = 0.5):
-    """Hold ``n`` of the GPUs in ``SKYTEXT_GPU_IDS`` for the block; yields their ids (``None``: nothing to do)."""
+def claim(n: int, wait_s: float = 3600.0, poll_s: float = 0.5):
+    """Hold ``n`` of the GPUs in ``SKYTEXT_GPU_IDS`` for the block (waiting up to ``wait_s`` for them to be
+    free); yields their ids (``None``: nothing to do)."""
     ids = _ids()
     if n <= 0 or not ids or "CUDA_VISIBLE_DEVICES" in os.environ:
         yield None
         return
     if n > len(ids):
         raise ValueError(f"the job needs {n} GPUs but SKYTEXT_GPU_IDS lists {len(ids)} ({','.join(ids)})")
-    lock_dir, deadline = _lock_dir(), time.monotonic() + timeout_s
+    lock_dir, deadline = _lock_dir(), time.monotonic() + wait_s
     while not (held := _try(ids, n, lock_dir)):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no {n} free GPUs among SKYTEXT_GPU_IDS={','.join(ids)} after {timeout_s:.0f} s "
+            raise TimeoutError(f"no {n} free GPUs among SKYTEXT_GPU_IDS={','.join(ids)} after {wait_s:.0f} s "
                                f"(locks in {lock_dir}); is --resources gpu larger than the list?")
         time.sleep(poll_s)
     mine = [i for i, _ in held]

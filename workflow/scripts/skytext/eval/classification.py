@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skytext.eval.metrics import _bootstrap, _interval
+from skytext.eval.metrics import CI, _bootstrap, _interval
 
 STATS = ("accuracy", "precision", "recall", "specificity", "f1")
 
@@ -45,8 +45,9 @@ def _clean(x: float) -> float | None:
 
 
 def classification_summary(y_true: Sequence[str], y_pred: Sequence[str], positive: str, negative: str,
-                           n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict:
+                           n_boot: int, seed: int) -> dict:
     """The confusion matrix (orientation written out), the five ratios, their bootstrap intervals and ``n``."""
+    ci = CI
     cm = confusion(y_true, y_pred, positive)
     point = _ratios(cm["tp"], cm["fn"], cm["fp"], cm["tn"])
     out: dict = {"positive": positive, "negative": negative,

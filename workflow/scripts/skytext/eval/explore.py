@@ -4,9 +4,8 @@
   (``resources/vocab/descriptions.txt``); on the demo sky the accuracy against the true class is reported.
 * Image retrieval for text queries (``resources/vocab/queries.txt``): galleries of the top images.
 * Cosine similarity of true image-text pairs against shuffled pairs.
-* Search quality (:func:`search_evaluation`): precision@10 of one fixed query per demo class, with prompt
-  templates and the calibrated score of :mod:`skytext.eval.search`, and the "no good match" threshold chosen
-  on the val split against off-topic queries.
+
+(Search quality, once here, is :func:`skytext.eval.query.search_evaluation`, the ``search_eval`` rule's.)
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from skytext.eval.query import Calibration, choose_threshold, encode_queries  # noqa: E402
 from skytext.eval.search import topk  # noqa: E402
 
 DEMO_CLASS_PHRASES = {
@@ -29,22 +27,16 @@ DEMO_CLASS_PHRASES = {
 }
 
 
-# the fixed class queries of the search evaluation: how a person would type them (singular, no article)
-DEMO_CLASS_QUERIES = {
-    "spiral": "spiral galaxy", "elliptical": "elliptical galaxy", "globular": "globular cluster",
-    "lens": "gravitational lens", "nebula": "emission nebula", "planet": "giant planet", "open": "open cluster",
-    "field": "star field",
-}
-SEARCH_K = 10
-
-
-def describe(img: np.ndarray, meta: pd.DataFrame, phrases: list[str], phrase_emb: np.ndarray, k: int = 5) -> pd.DataFrame:
-    """Top-``k`` descriptions of every image: obs_id, rank, description, score (+ gt_class when known)."""
-    scores, idx = topk(img.astype(np.float32), phrase_emb.astype(np.float32), k)
+def describe(img: np.ndarray, meta: pd.DataFrame, phrases: list[str], phrase_emb: np.ndarray, k: int,
+             chunk_size: int) -> pd.DataFrame:
+    """Top-``k`` descriptions of every image: obs_id, rank, description, score (+ gt_class when known); the
+    images are searched ``chunk_size`` at a time (on the CPU: a few hundred phrases)."""
+    scores, idx = topk(img.astype(np.float32), phrase_emb.astype(np.float32), k, chunk_size, "cpu")
     rows = []
     for i, (s, j) in enumerate(zip(scores, idx)):
         for r in range(len(j)):
-            rows.append({"obs_id": meta["obs_id"].iloc[i], "rank": r + 1, "description": phrases[j[r]], "score": float(s[r]),
+            rows.append({"obs_id": meta["obs_id"].iloc[i], "rank": r + 1, "description": phrases[j[r]],
+                         "score": float(s[r]),
                          "gt_class": meta["gt_class"].iloc[i] if "gt_class" in meta else None})
     return pd.DataFrame(rows)
 
@@ -60,15 +52,15 @@ def class_accuracy(top: pd.DataFrame, n_phrases: int) -> dict | None:
             "chance_top1": 1.0 / n_phrases, "chance_top5": min(1.0, 5.0 / n_phrases)}
 
 
-def gallery(img: np.ndarray, meta: pd.DataFrame, queries: list[str], query_emb: np.ndarray, path: str, k: int = 8,
-            tile: int = 96) -> None:
+def gallery(img: np.ndarray, meta: pd.DataFrame, queries: list[str], query_emb: np.ndarray, path: str, k: int,
+            chunk_size: int, tile: int = 96) -> None:
     """One PNG: a row per query (its text on the left), its ``k`` best images with their cosine scores.
 
     Drawn straight onto one canvas with PIL: a matplotlib grid of hundreds of axes takes seconds per job.
     """
     from PIL import ImageDraw, ImageFont
 
-    scores, idx = topk(query_emb.astype(np.float32), img.astype(np.float32), k)
+    scores, idx = topk(query_emb.astype(np.float32), img.astype(np.float32), k, chunk_size, "cpu")
     font = ImageFont.load_default(size=11)
     label_w, pad, score_h = 260, 4, 14
     row_h = tile + score_h + pad
@@ -96,8 +88,9 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines + [line])
 
 
-def pair_similarities(img: np.ndarray, img_pids: list[str], txt: np.ndarray, txt_pids: list[str], seed: int = 0):
-    """(true-pair cosines, shuffled-pair cosines) for every image."""
+def pair_similarities(img: np.ndarray, img_pids: list[str], txt: np.ndarray, txt_pids: list[str], seed: int):
+    """(true-pair cosines, shuffled-pair cosines) for every image with a text; the shuffled partner is
+    another text drawn with ``seed``."""
     pos = {p: i for i, p in enumerate(txt_pids)}
     keep = [i for i, p in enumerate(img_pids) if p in pos]
     true_t = np.asarray([pos[img_pids[i]] for i in keep])
@@ -108,6 +101,7 @@ def pair_similarities(img: np.ndarray, img_pids: list[str], txt: np.ndarray, txt
 
 
 def similarity_histogram(true: np.ndarray, shuffled: np.ndarray, path: str, title: str = "") -> None:
+    """A PNG at ``path``: density histograms of the true and the shuffled pair cosines."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     bins = np.linspace(min(true.min(), shuffled.min()), max(true.max(), shuffled.max()), 40)
     ax.hist(shuffled, bins, alpha=0.6, label="shuffled pairs", density=True)
@@ -116,60 +110,3 @@ def similarity_histogram(true: np.ndarray, shuffled: np.ndarray, path: str, titl
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-# ------------------------------------------------------------------------------------------- search quality
-def _best(cal: Calibration, q: np.ndarray, index: tuple) -> np.ndarray:
-    return cal.search(q, index[0], 1)[0][:, 0]
-
-
-def _precision(idx: np.ndarray, meta: pd.DataFrame, gt: dict | None, classes: list[str]) -> list[float | None]:
-    if gt is None:
-        return [None] * len(classes)
-    true = meta["obs_id"].map(gt).to_numpy()
-    return [float(np.mean(true[i] == c)) for i, c in zip(idx, classes)]
-
-
-def search_evaluation(model, tokenizer, val: tuple, test: tuple, gt: dict | None, templates: list[str],
-                      background: list[str], null_queries: list[str], device: str = "cpu") -> dict:
-    """Search quality of one model: the :data:`DEMO_CLASS_QUERIES` on the test index, precision@10 against
-    the true class (demo; ``None`` without ground truth), as typed with raw cosines (``*_raw``) and with
-    prompt templates and the calibrated score; the match threshold is chosen on the val index so that the
-    class queries' best scores stand above the off-topic ``null_queries``' (:func:`choose_threshold`).
-
-    ``val``/``test``: ``(embeddings [n, d], ids with obs_id)``; ``gt``: obs_id -> true class or ``None``.
-    """
-    classes, queries = list(DEMO_CLASS_QUERIES), list(DEMO_CLASS_QUERIES.values())
-    cal = Calibration.from_embeddings(encode_queries(model, tokenizer, background, templates, device))
-    q = encode_queries(model, tokenizer, queries, templates, device)
-    null = encode_queries(model, tokenizer, null_queries, templates, device)
-    threshold = choose_threshold(_best(cal, q, val), _best(cal, null, val))
-    z, idx, cos = cal.search(q, test[0], SEARCH_K)
-    raw_s, raw_i = topk(encode_queries(model, tokenizer, queries, device=device), test[0], SEARCH_K)
-    p, p_raw = _precision(idx, test[1], gt, classes), _precision(raw_i, test[1], gt, classes)
-    true = test[1]["obs_id"].map(gt).tolist() if gt is not None else [None] * len(test[1])
-    rows = [{"class": c, "query": qq, "precision_at_10": p[j], "precision_at_10_raw": p_raw[j],
-             "best_score": float(z[j, 0]), "best_cosine": float(cos[j, 0]), "match": bool(z[j, 0] >= threshold),
-             "best_raw_cosine": float(raw_s[j, 0]), "hits": test[1]["obs_id"].iloc[idx[j]].tolist(),
-             "hit_classes": [true[i] for i in idx[j]]} for j, (c, qq) in enumerate(DEMO_CLASS_QUERIES.items())]  # fmt: skip
-    null_test = _best(cal, null, test)
-    return {"k": SEARCH_K, "queries": rows, "threshold": threshold, "threshold_split": "val",
-            "mean_precision_at_10": None if gt is None else float(np.mean(p)),
-            "mean_precision_at_10_raw": None if gt is None else float(np.mean(p_raw)),
-            "class_match_rate": float(np.mean([r["match"] for r in rows])),
-            "null_match_rate": float(np.mean(null_test >= threshold)),
-            "null_best_scores": {q_: float(v) for q_, v in zip(null_queries, null_test)},
-            "templates": list(templates), "n_background": len(background), "n_null_queries": len(null_queries),
-            "score": "calibrated: (q.x - mean_b b.x) / std_b b.x over the background phrases b, per image x"}
-
-
-def search_table_row(result: dict) -> dict:
-    """One CSV row per model for the comparison table and the report: precision@10 per class and mean (with
-    templates and calibration; the raw mean beside it), the threshold and the match rates."""
-    row = {"model": result.get("model")}
-    for r in result["queries"]:
-        row[f"p10_{r['class']}"] = r["precision_at_10"]
-    row.update(p10_mean=result["mean_precision_at_10"], p10_mean_raw=result["mean_precision_at_10_raw"],
-               threshold=result["threshold"], class_match_rate=result["class_match_rate"],
-               null_match_rate=result["null_match_rate"])
-    return row

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import gammaln
 
 K_PERCENT = np.arange(1, 101)
+CI = 0.95  # coverage of every bootstrap interval (the reports say "95 % intervals"; no study configures it)
 _BOOT_BLOCK_ELEMENTS = 4_000_000  # resampled ranks held at once while bootstrapping
 
 
@@ -41,7 +42,7 @@ def _check_ranks(ranks, n_candidates: int) -> np.ndarray:
     return r
 
 
-def topk_accuracy(ranks, n_candidates: int, k_percent=K_PERCENT) -> np.ndarray:
+def topk_accuracy(ranks, n_candidates: int, k_percent) -> np.ndarray:
     """Fraction of queries whose rank is <= ``cutoff(n_candidates, k)`` for each ``k`` in ``k_percent``."""
     r = _check_ranks(ranks, n_candidates)
     m = cutoff(n_candidates, k_percent)
@@ -95,9 +96,8 @@ def _interval(samples: np.ndarray, ci: float) -> list[list[float]]:
     return [[float(a), float(b)] for a, b in zip(lo, hi)]
 
 
-def _check_summary_args(recall_at: Sequence[int], ci: float) -> list[int]:
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+def _check_summary_args(recall_at: Sequence[int]) -> list[int]:
+    """The recall@k cut-offs as ints, checked."""
     ks = [int(k) for k in recall_at]
     if any(k < 1 for k in ks):
         raise ValueError(f"recall_at cut-offs must be >= 1, got {list(recall_at)}")
@@ -140,10 +140,9 @@ def _summary(n_queries: int, n_candidates: int, accuracy, point, bounds, ks, n_b
 def retrieval_summary(
     ranks,
     n_candidates: int,
-    recall_at: Sequence[int] = (1, 5, 10),
-    n_boot: int = 1000,
-    seed: int = 0,
-    ci: float = 0.95,
+    recall_at: Sequence[int],
+    n_boot: int,
+    seed: int,
 ) -> dict:
     """Summary of a retrieval run, JSON-ready.
 
@@ -153,16 +152,15 @@ def retrieval_summary(
         recall_at: absolute cut-offs for recall@k (fraction of queries with rank <= k).
         n_boot: bootstrap resamples of the queries (0 disables intervals: they become ``None``).
         seed: seed of the resampling.
-        ci: coverage of the percentile intervals.
 
     Returns:
         ``n_queries``, ``n_candidates``; ``topk_percent`` = ``{"k_percent": [1..100], "accuracy": [...]}``
         where a query counts at k % when its rank <= ``ceil(k/100 * n_candidates)``; ``top10pct`` and
         ``top10pct_ci``; ``recall_at`` / ``recall_at_ci`` keyed by ``str(k)``; ``median_rank``, ``mean_rank``,
         ``mrr`` (mean reciprocal rank), each with ``*_ci``; and ``n_boot``, ``seed``, ``ci``.
-        Intervals are ``[lo, hi]`` percentile bootstrap intervals over queries.
+        Intervals are ``[lo, hi]`` percentile bootstrap intervals over queries, of coverage :data:`CI`.
     """
-    ks = _check_summary_args(recall_at, ci)
+    ks, ci = _check_summary_args(recall_at), CI
     r = _check_ranks(ranks, n_candidates)
     stats = _rank_stats(n_candidates, ks)
     point = stats(r)
@@ -190,10 +188,9 @@ def _simulated_ranks(cdfs: list[np.ndarray], counts: np.ndarray, draws: int, rng
 def random_summary(
     n_candidates: int,
     n_relevant,
-    recall_at: Sequence[int] = (1, 5, 10),
-    n_boot: int = 1000,
-    seed: int = 0,
-    ci: float = 0.95,
+    recall_at: Sequence[int],
+    n_boot: int,
+    seed: int,
 ) -> dict:
     """:func:`retrieval_summary` of a ranker that orders the candidates at random, for the same queries.
 
@@ -201,10 +198,10 @@ def random_summary(
     image->text; the images of the text's proposal for text->image); a query's rank is that of its best
     right answer (:func:`best_rank_cdf`). Top-k %, recall@k, mean rank and MRR are exact expectations;
     ``median_rank`` is the mean over ``max(n_boot, 1000)`` simulated random rankings of the query set, and
-    each ``*_ci`` is the central ``ci`` range of the statistic over those simulations: where a random
+    each ``*_ci`` is the central :data:`CI` range of the statistic over those simulations: where a random
     ranker's score on this many queries falls (``None`` when ``n_boot`` is 0, as for models).
     """
-    ks = _check_summary_args(recall_at, ci)
+    ks, ci = _check_summary_args(recall_at), CI
     n = int(n_candidates)
     values, counts = _relevant_counts(n, n_relevant)
     cdfs = [best_rank_cdf(n, m) for m in values]

@@ -10,6 +10,7 @@ import pandas as pd  # noqa: E402
 
 
 def training_curves(metrics: pd.DataFrame, path: str, title: str = "") -> None:
+    """A PNG at ``path``: train/val loss and val top-10 % accuracy against the step."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     axes[0].plot(metrics["step"], metrics["train_loss"], lw=0.8, alpha=0.6, label="train loss")
     if "val_loss" in metrics:

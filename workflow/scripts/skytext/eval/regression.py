@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skytext.eval.metrics import _bootstrap, _interval
+from skytext.eval.metrics import CI, _bootstrap, _interval
 
 
 def _r2_mae(y: np.ndarray, p: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,8 +26,8 @@ def _r2_mae(y: np.ndarray, p: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np
     return r2, mae
 
 
-def scores(y: np.ndarray, preds: dict[str, np.ndarray], names: list[str], reference: str, n_boot: int, seed: int,
-           ci: float = 0.95) -> pd.DataFrame:
+def scores(y: np.ndarray, preds: dict[str, np.ndarray], names: list[str], reference: str, n_boot: int,
+           seed: int) -> pd.DataFrame:
     """One row per (target, feature set): n, r2, r2_lo/hi, mae, mae_lo/hi, r2_gain (vs ``reference``) with
     interval, improvement_pct; plus rows target='mean' (R^2 averaged over targets)."""
     m = np.isfinite(y)
@@ -48,7 +48,7 @@ def scores(y: np.ndarray, preds: dict[str, np.ndarray], names: list[str], refere
 
     n, t = y.shape
     point = stat(np.arange(n)[None])[0]
-    bounds = _interval(_bootstrap(np.arange(n), chunked, n_boot, seed), ci) if n_boot else [[np.nan, np.nan]] * point.size
+    bounds = _interval(_bootstrap(np.arange(n), chunked, n_boot, seed), CI) if n_boot else [[np.nan, np.nan]] * point.size
     width = 3 * t + 2
     rows = []
     for si, s in enumerate(sets):

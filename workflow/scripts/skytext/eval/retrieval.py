@@ -54,8 +54,9 @@ def evaluate_ranks(i2t: np.ndarray, t2i: np.ndarray, n_texts: int, n_images: int
 
 
 def evaluate_embeddings(img: np.ndarray, img_meta: pd.DataFrame, txt: np.ndarray, txt_meta: pd.DataFrame,
-                        cfg: dict, seed: int = 0) -> dict:
-    """Both directions from L2-normalised embeddings and their id tables (rows aligned)."""
+                        cfg: dict, seed: int) -> dict:
+    """Both directions from L2-normalised embeddings and their id tables (rows aligned); ``cfg``: recall_at,
+    n_boot, chunk_size."""
     if len(img) != len(img_meta) or len(txt) != len(txt_meta):
         raise ValueError("embeddings and their id tables differ in length")
     keep = img_meta["proposal_id"].isin(set(txt_meta["proposal_id"])).to_numpy()
@@ -64,8 +65,8 @@ def evaluate_embeddings(img: np.ndarray, img_meta: pd.DataFrame, txt: np.ndarray
     has_img = pd.Series(t_pids).isin(set(img_meta["proposal_id"].astype(str))).to_numpy()
     txt, t_pids = txt[has_img], [p for p, h in zip(t_pids, has_img) if h]
     text_of_image, images_of_text = pair_targets(img_meta["proposal_id"].astype(str).tolist(), t_pids)
-    i2t = ranks_of_targets(img, txt, text_of_image, chunk_size=cfg["chunk_size"])
-    t2i = ranks_of_any_target(txt, img, images_of_text, chunk_size=cfg["chunk_size"])
+    i2t = ranks_of_targets(img, txt, text_of_image, chunk_size=cfg["chunk_size"], device="cpu")
+    t2i = ranks_of_any_target(txt, img, images_of_text, chunk_size=cfg["chunk_size"], device="cpu")
     out = evaluate_ranks(i2t, t2i, len(txt), len(img), cfg, seed, [len(t) for t in images_of_text])
     out["dropped_images_without_text"] = int((~keep).sum())
     return out
@@ -100,7 +101,7 @@ def _tiebroken_rank(scores: np.ndarray, target_sets: list[np.ndarray], seed: int
     return ranks
 
 
-def oracle(images: pd.DataFrame, proposals: pd.DataFrame, cfg: dict, seed: int = 0) -> dict | None:
+def oracle(images: pd.DataFrame, proposals: pd.DataFrame, cfg: dict, seed: int) -> dict | None:
     """What a model that knows each image's ground-truth class and attributes would reach (demo only)."""
     if "gt_class" not in images or images["gt_class"].isna().all():
         return None
@@ -112,7 +113,7 @@ def oracle(images: pd.DataFrame, proposals: pd.DataFrame, cfg: dict, seed: int =
     return evaluate_ranks(i2t, t2i, len(props), len(images), cfg, seed, [len(t) for t in images_of_text])
 
 
-def random_result(n_texts: int, n_images: int, images_per_text, cfg: dict, seed: int = 0) -> dict:
+def random_result(n_texts: int, n_images: int, images_per_text, cfg: dict, seed: int) -> dict:
     """The ``random`` row: :func:`skytext.eval.metrics.random_summary` in both directions, same contract as a
     model's result (``n_queries``, exact expected metrics, intervals of a random ranker on these queries).
 

@@ -11,16 +11,16 @@ Memory bound (float32 scores, ``cq``/``ck`` = query/key chunk sizes, ``d`` = emb
          + 4 * (cq + ck) * d        (the two float32 input chunks)
          + 12 * nq * k              (the float32 scores and int64 indices returned)
 
-(twice the score block with ``precision="float64"``) plus the inputs themselves, which may be
-memory-mapped (``np.load(path, mmap_mode="r")``) and are only read a chunk at a time. With the default 8,192 x 8,192 chunks that is about 0.6 GiB of working memory whatever
-``n_keys`` is, so 1,000,000 x 1,000,000 at d=512 runs in well under 2 GiB beyond the (memory-mapped) inputs;
+(twice the score block with ``matmul_dtype="float64"``) plus the inputs themselves, which may be
+memory-mapped (``np.load(path, mmap_mode="r")``) and are only read a chunk at a time. With 8,192 x 8,192 chunks
+(the schema's ``images.eval.chunk_size``) that is about 0.6 GiB of working memory whatever ``n_keys`` is, so 1,000,000 x 1,000,000 at d=512 runs in well under 2 GiB beyond the (memory-mapped) inputs;
 only time grows, as ``nq * nk * d``.
 
 Ranks (:func:`ranks_of_targets`, :func:`ranks_of_any_target`) are counted the same way: the score of each
 query's true key is computed first, then every key chunk adds its number of strictly higher scores.
 
-Text queries (templates, calibrated scores, the index reader): :mod:`skytext.eval.query`; the command
-line: :mod:`skytext.eval.search_cli` (``python -m skytext.search``).
+Text queries (routing through training abstracts, templates, the "no good match" threshold):
+:mod:`skytext.eval.query`; searching an index folder from Python or the command line: :mod:`skytext.search`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-
-
-DEFAULT_CHUNK = 8192
 TIES = ("optimistic", "mean", "pessimistic")
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
@@ -75,10 +72,10 @@ def _block(
     return t.to(dtype)
 
 
-def _dtype(precision: str) -> torch.dtype:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
-    return PRECISIONS[precision]
+def _dtype(matmul_dtype: str) -> torch.dtype:
+    if matmul_dtype not in PRECISIONS:
+        raise ValueError(f"matmul_dtype must be one of {tuple(PRECISIONS)}, got {matmul_dtype!r}")
+    return PRECISIONS[matmul_dtype]
 
 
 def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -129,12 +126,13 @@ def _merge(best_v, best_i, vals, idx, k):
     return np.take_along_axis(v, perm, 1), np.take_along_axis(i, perm, 1)
 
 
-def _weights(key_weights, nk: int) -> np.ndarray | None:
-    if key_weights is None:
+def _per_key(name: str, values, nk: int) -> np.ndarray | None:
+    """``values`` as ``[nk]`` finite float32 numbers (``None`` stays ``None``); one clear error otherwise."""
+    if values is None:
         return None
-    w = np.asarray(key_weights, dtype=np.float32).ravel()
+    w = np.asarray(values, dtype=np.float32).ravel()
     if w.shape != (nk,) or not np.isfinite(w).all():
-        raise ValueError(f"key_weights must be {nk} finite numbers, got shape {np.shape(key_weights)}")
+        raise ValueError(f"{name} must be {nk} finite numbers, got shape {np.shape(values)}")
     return w
 
 
@@ -143,12 +141,12 @@ def topk(
     queries,
     keys,
     k: int,
-    chunk_size: int = DEFAULT_CHUNK,
-    device: str = "cpu",
+    chunk_size: int,
+    device: str,
     *,
     normalize: bool = False,
     key_chunk_size: int | None = None,
-    precision: str = "float32",
+    matmul_dtype: str = "float32",
     key_weights=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best-scoring keys of every query, by inner product, exact.
@@ -161,12 +159,12 @@ def topk(
         device: torch device for the matrix products (``"cpu"``, ``"cuda"``, ...).
         normalize: L2-normalise rows first (otherwise inputs are taken to be normalised already).
         key_chunk_size: key rows per block.
-        precision: ``"float32"`` (fast) or ``"float64"``: the block products in float64, rounded to float32
+        matmul_dtype: ``"float32"`` (fast) or ``"float64"``: the block products in float64, rounded to float32
             scores. Matrix products are not bitwise reproducible across block shapes, so in float32 a key
             bit-identical to another may score one unit in the last place apart and their order can depend
             on the chunking; in float64 such copies tie exactly (in practice) at twice the cost.
         key_weights: optional ``[nk]`` factors: the score of key ``j`` becomes ``(q . k_j) * w_j`` (e.g. the
-            per-image scale of a calibrated score, :class:`Calibration`), applied block by block.
+            per-image scale of a calibrated score, :class:`skytext.eval.query.Calibration`), applied block by block.
 
     Returns:
         ``(scores, indices)``: float32 and int64 arrays ``[nq, min(k, nk)]``, each row ordered by descending
@@ -177,8 +175,9 @@ def topk(
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     k = min(int(k), kk.shape[0])
-    dev, dt = torch.device(device), _dtype(precision)
-    kc, w = key_chunk_size or chunk_size, _weights(key_weights, kk.shape[0])
+    dev, dt = torch.device(device), _dtype(matmul_dtype)
+    kc = key_chunk_size or chunk_size
+    w = _per_key("key_weights", key_weights, kk.shape[0])
     out_v = np.empty((q.shape[0], k), dtype=np.float32)
     out_i = np.empty((q.shape[0], k), dtype=np.int64)
     with torch.inference_mode():
@@ -265,13 +264,13 @@ def ranks_of_any_target(
     queries,
     keys,
     target_sets: Sequence,
-    chunk_size: int = DEFAULT_CHUNK,
-    device: str = "cpu",
+    chunk_size: int,
+    device: str,
     *,
     ties: str = "optimistic",
     normalize: bool = False,
     key_chunk_size: int | None = None,
-    precision: str = "float64",
+    matmul_dtype: str = "float64",
 ) -> np.ndarray:
     """1-based rank of the best-scoring true key of each query.
 
@@ -284,7 +283,7 @@ def ranks_of_any_target(
     * ``"mean"``: half of them count (the mean position within the tied block), giving float ranks.
 
     True keys themselves are never counted against the query. Scores are computed as in :func:`topk`; the
-    default ``precision="float64"`` (products in float64, rounded to float32) makes bit-identical copies of a
+    default ``matmul_dtype="float64"`` (products in float64, rounded to float32) makes bit-identical copies of a
     true key (e.g. the same image filed twice) tie with it whatever the chunking, at twice the cost of
     ``"float32"``. Returns int64 ``[nq]`` (float64 for ``"mean"``). Memory is bounded as for :func:`topk`
     (twice the score block in float64), plus one copy of the distinct true keys of a query chunk.
@@ -294,7 +293,7 @@ def ranks_of_any_target(
     q, kk = _check_pair(queries, keys)
     nq, nk = q.shape[0], kk.shape[0]
     offsets, flat = _target_sets(target_sets, nq, nk)
-    dev, dt = torch.device(device), _dtype(precision)
+    dev, dt = torch.device(device), _dtype(matmul_dtype)
     greater = np.zeros(nq, dtype=np.int64)
     equal = np.zeros(nq, dtype=np.int64)
     with torch.inference_mode():
@@ -316,13 +315,13 @@ def ranks_of_targets(
     queries,
     keys,
     targets,
-    chunk_size: int = DEFAULT_CHUNK,
-    device: str = "cpu",
+    chunk_size: int,
+    device: str,
     *,
     ties: str = "optimistic",
     normalize: bool = False,
     key_chunk_size: int | None = None,
-    precision: str = "float64",
+    matmul_dtype: str = "float64",
 ) -> np.ndarray:
     """1-based rank of key ``targets[i]`` among all keys for query ``i``: ``1 + #(keys scoring higher)``.
 
@@ -334,5 +333,5 @@ def ranks_of_targets(
         raise ValueError(f"targets must be a 1-D array of key indices, got shape {t.shape}")
     return ranks_of_any_target(
         queries, keys, t.reshape(-1, 1), chunk_size, device,
-        ties=ties, normalize=normalize, key_chunk_size=key_chunk_size, precision=precision,
+        ties=ties, normalize=normalize, key_chunk_size=key_chunk_size, matmul_dtype=matmul_dtype,
     )  # fmt: skip

@@ -142,6 +142,7 @@ class BatchRunner:
         data, name = lines.encode("utf-8"), f"skytext-{tag}-{key[:12]}.jsonl"
 
         def send() -> Any:
+            """One upload, checked for the size the server stored."""
             f = self.client.openai.files.create(file=(name, data, "application/jsonl"), purpose="batch")
             if f.bytes and int(f.bytes) != len(data):
                 raise ChatError("upload_truncated", f"the server stored {f.bytes} of {len(data)} bytes", True)
@@ -178,6 +179,7 @@ class BatchRunner:
         state = dict(state)
 
         def create() -> Any:
+            """One create, or the batch an earlier create whose answer was lost already made."""
             if state.get("create_sent"):  # an earlier create may have made the batch: its answer was lost
                 existing = self._find_batch(state["input_file_id"])
                 if existing is not None:

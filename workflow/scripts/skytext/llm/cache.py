@@ -51,6 +51,7 @@ class Cache:
         self.root = Path(root) / kind
 
     def path(self, key: str) -> Path:
+        """The file of ``key``'s entry (``<root>/<first two hex digits>/<key>.json``)."""
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -65,6 +66,7 @@ class Cache:
             return None
 
     def put(self, key: str, record: dict[str, Any]) -> None:
+        """Store ``record`` under ``key`` atomically (a concurrent reader sees the old entry or the new one)."""
         atomic_write_text(self.path(key), json.dumps(record, sort_keys=True, ensure_ascii=False))
 
     def __len__(self) -> int:

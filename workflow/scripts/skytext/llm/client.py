@@ -46,10 +46,11 @@ def data_url(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def image_part(image: bytes | str | Path, mime: str | None = None, detail: str = "auto") -> dict[str, Any]:
+def image_part(image: bytes | str | Path, mime: str | None = None, *, detail: str) -> dict[str, Any]:
     """An image content part from raw bytes or a file (sent inline as a base64 data URL).
 
-    ``mime`` defaults to the file's type by extension, or ``image/png`` for bytes.
+    ``mime`` defaults to the file's type by extension, or ``image/png`` for bytes; ``detail`` is OpenAI's image
+    detail (``low``, ``high``, ``auto``), a setting the caller passes.
     """
     if isinstance(image, (str, Path)):
         mime = mime or mimetypes.guess_type(str(image))[0] or "image/png"
@@ -58,6 +59,7 @@ def image_part(image: bytes | str | Path, mime: str | None = None, detail: str =
 
 
 def system_message(text: str) -> Message:
+    """A system message."""
     return {"role": "system", "content": text}
 
 
@@ -69,6 +71,7 @@ def user_message(*parts: str | dict[str, Any]) -> Message:
 
 
 def assistant_message(text: str) -> Message:
+    """An assistant message (an earlier answer, shown back to the model)."""
     return {"role": "assistant", "content": text}
 
 
@@ -116,6 +119,7 @@ class Stats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, error: str | None = None, **counts: int) -> None:
+        """Add ``counts`` to the counters and count one ``error`` by its reason."""
         with self._lock:
             for k, v in counts.items():
                 setattr(self, k, getattr(self, k) + v)
@@ -123,6 +127,7 @@ class Stats:
                 self.errors[error] = self.errors.get(error, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
+        """A copy of the counters."""
         with self._lock:
             return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items() if not k.startswith("_")}
 
@@ -132,6 +137,8 @@ class Stats:
 
 @dataclass(frozen=True)
 class ChatResult:
+    """One answer: its text, why it ended, its token counts and the model that gave it."""
+
     content: str | None
     finish_reason: str | None
     tokens_in: int
@@ -168,6 +175,7 @@ class ChatClient:
         raised as a :class:`ChatError`; every attempt, failure and retry is counted in ``stats``."""
 
         def counted() -> Any:
+            """``fn`` counted as one request."""
             self.stats.add(requests=1)
             return fn()
 
@@ -183,7 +191,19 @@ class ChatClient:
         return result_from_completion(resp, self.model, self.stats)
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self.openai.close()
+
+
+def make_client(endpoint: dict[str, Any], model: str, retry: dict[str, Any], stats: Stats | None = None) -> ChatClient:
+    """A :class:`ChatClient` for ``model`` at ``endpoint``'s server (its ``base_url``; the key from the variable
+    its ``api_key_env`` names) with ``retry``'s ``max_retries``, ``backoff_s``, ``backoff_max_s`` and
+    ``timeout_s``. For chat, both are the ``llm`` section: ``make_client(llm, llm["model"], llm, stats)``."""
+    policy = RetryPolicy(retries=int(retry["max_retries"]), backoff_s=float(retry["backoff_s"]),
+                         backoff_max_s=float(retry["backoff_max_s"]))
+    return ChatClient(model=model, api_key=resolve_api_key(endpoint["api_key_env"], endpoint["base_url"]),
+                      base_url=endpoint["base_url"], timeout_s=float(retry["timeout_s"]), policy=policy,
+                      stats=stats or Stats())
 
 
 def result_from_completion(resp: Any, model: str, stats: Stats | None = None) -> ChatResult:

@@ -4,20 +4,12 @@ content (model + text), and a failed batch becomes per-text rejects with the rea
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from skytext.core.retry import RetryPolicy
 from skytext.llm.cache import Cache, sha256_json
-from skytext.llm.client import ChatClient, ChatError, Stats, resolve_api_key
+from skytext.llm.client import ChatClient, ChatError, make_client
 
-
-def make_client(cfg: dict[str, Any], model: str, retry: dict[str, Any]) -> ChatClient:
-    policy = RetryPolicy(retries=int(retry["max_retries"]), backoff_s=float(retry["backoff_s"]),
-                         backoff_max_s=float(retry["backoff_max_s"]))
-    return ChatClient(model=model, api_key=resolve_api_key(cfg["api_key_env"], cfg["base_url"]), base_url=cfg["base_url"],
-                      timeout_s=float(retry["timeout_s"]), policy=policy, stats=Stats())
+__all__ = ["embed_openai", "make_client"]  # make_client: skytext.llm.client's, re-exported
 
 
 def embed_openai(texts: list[str], model: str, client: ChatClient, cache_dir: str, batch_size: int

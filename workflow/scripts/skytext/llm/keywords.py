@@ -78,17 +78,22 @@ def phrase_pattern(phrase: str, proper_name: bool = False) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class Term:
+    """One vocabulary phrase, the canonical term it stands for, and its compiled pattern."""
+
     canon: str  # what the summary says
     phrase: str  # what the text says
     pattern: re.Pattern[str]
 
     @property
     def size(self) -> tuple[int, int]:
+        """(words, characters) of the phrase: longer phrases are matched first."""
         return len(self.phrase.replace("-", " ").split()), len(self.phrase)
 
 
 @dataclass(frozen=True)
 class Vocabulary:
+    """The keywords backend's vocabulary: its version and hash, the terms per summary field, the fallbacks."""
+
     version: str
     sha: str
     terms: dict[str, list[Term]]  # field -> its terms, longest phrase first

@@ -33,17 +33,29 @@ class Prompt:
         return [system_message(self.system), user_message(user)]
 
 
-def load_prompt(path: str | Path) -> Prompt:
-    """Read a prompt YAML; raise ``ValueError`` naming the file when a key is missing or a placeholder
-    is unknown."""
+def load_prompt(path: str | Path, parts: tuple[str, ...] | None = None) -> Prompt | tuple[str, dict[str, str]]:
+    """Read a prompt YAML; raise ``ValueError`` naming the file when a key is missing or a placeholder is
+    unknown.
+
+    Without ``parts``: the summary prompt (``name``, ``version``, ``system``, ``user``) as a :class:`Prompt`.
+    With ``parts``: a manifest holding ``version`` and, for each part, the name of a text file beside it (the
+    transients study's prompt); returns ``(version, {part: its text, whitespace collapsed})``.
+    """
     path = Path(path)
     try:
         data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
         raise ValueError(f"prompt file {path} does not exist") from exc
-    missing = [k for k in ("name", "version", "system", "user") if not data.get(k)]
+    missing = [k for k in ("version", *parts) if not data.get(k)] if parts is not None else \
+        [k for k in ("name", "version", "system", "user") if not data.get(k)]
     if missing:
         raise ValueError(f"prompt file {path}: missing {', '.join(missing)}")
+    if parts is not None:
+        files = {k: path.parent / str(data[k]) for k in parts}
+        absent = [f"{k} file {f}" for k, f in files.items() if not f.exists()]
+        if absent:
+            raise ValueError(f"prompt file {path}: {absent[0]} does not exist")
+        return str(data["version"]), {k: " ".join(f.read_text(encoding="utf-8").split()) for k, f in files.items()}
     prompt = Prompt(str(data["name"]), str(data["version"]), str(data["system"]), str(data["user"]))
     try:
         prompt.messages("t", "c", "a")

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 from skytext.llm.batch import BatchAnswer, BatchRunner
 from skytext.llm.cache import Cache
-from skytext.llm.client import RETRYABLE_STATUS, ChatClient, ChatError, ChatResult, Message, RetryPolicy, Stats
-from skytext.llm.client import assistant_message, resolve_api_key, result_from_completion, user_message
+from skytext.llm.client import RETRYABLE_STATUS, ChatClient, ChatError, ChatResult, Message, Stats
+from skytext.llm.client import assistant_message, make_client, result_from_completion, user_message
 from skytext.llm.schema import SchemaViolation, parse_summary
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,28 @@ RAW_MAX = 2000
 # failures that may pass when asked again (after ``batch_`` is stripped; plus retryable HTTP statuses)
 TRANSIENT = frozenset({"timeout", "connection_error", "missing", "failed", "expired", "cancelled",
                        "upload_truncated", "rate_limit_exceeded", "server_error"})
+# error codes of Batch API lines that asking again cannot fix (the request itself is wrong); any other code a
+# batch line carries -- one this code has never seen included, e.g. ``request_dropped`` -- is transient
+BATCH_PERMANENT = frozenset({"invalid_request", "invalid_request_error", "invalid_value", "invalid_url",
+                             "invalid_json_line", "missing_required_parameter", "duplicate_custom_id",
+                             "context_length_exceeded", "content_filter", "content_policy_violation",
+                             "model_not_found", "invalid_model", "invalid_api_key", "insufficient_quota"})
 
 
 def is_transient(reason: str) -> bool:
-    """Whether a reject ``reason`` is the server's passing trouble (asked again on a rerun, never cached)."""
+    """Whether a reject ``reason`` is the server's passing trouble (asked again on a rerun, never cached).
+
+    ``http_<code>``: the retryable statuses and 5xx; ``batch_<code>`` (a Batch API line or batch): every code
+    but the known permanent ones (:data:`BATCH_PERMANENT`, 4xx statuses), so an unknown code is asked again;
+    anything else (the model's unusable answers, bad input): only the known transient reasons.
+    """
     r = reason.removeprefix("batch_")
     m = re.fullmatch(r"http_(\d{3})", r)
-    return r in TRANSIENT or (m is not None and (int(m.group(1)) in RETRYABLE_STATUS or int(m.group(1)) >= 500))
+    if m is not None:
+        return int(m.group(1)) in RETRYABLE_STATUS or int(m.group(1)) >= 500
+    if reason.startswith("batch_"):
+        return r not in BATCH_PERMANENT
+    return r in TRANSIENT
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether a usable answer was given."""
         return self.result is not None
 
     def record(self, field_name: str = "result") -> dict[str, Any]:
@@ -89,6 +105,7 @@ class Outcome:
 
     @classmethod
     def from_record(cls, rid: str, rec: dict[str, Any], field_name: str = "result") -> "Outcome":
+        """The outcome a cache record holds."""
         return cls(rid, rec.get(field_name), rec.get("reason", ""), rec.get("detail", ""), rec.get("raw", ""),
                    int(rec.get("tokens_in", 0)), int(rec.get("tokens_out", 0)), cached=True,
                    content_failure=rec.get("status") != "ok")
@@ -112,6 +129,7 @@ class Ask:
         self.rid = self.out.rid
 
     def fail(self, reason: str, detail: str) -> None:
+        """Settle as a failure of the server (not of the answer's content)."""
         self.out.reason, self.out.detail, self.out.content_failure = reason, detail, False
 
 
@@ -145,7 +163,7 @@ def take_answer(ask: Ask, res: ChatResult, spec: AnswerSpec, stats: Stats) -> bo
         return False
 
 
-def fatal_error(err: ChatError, cfg: dict[str, Any], backend: str | None = None) -> ChatError:
+def fatal_error(err: ChatError, cfg: dict[str, Any], backend: str) -> ChatError:
     """The one-line error that stops the shard (it names the setting to fix, never the key)."""
     where = f"the server at {cfg['base_url'] or 'api.openai.com'}"
     if err.reason in ("http_401", "http_403"):
@@ -153,7 +171,7 @@ def fatal_error(err: ChatError, cfg: dict[str, Any], backend: str | None = None)
         key = f"the API key in environment variable {env} (llm.api_key_env)" if env else "requests without a key"
         msg = f"{where} refused {key} for model {cfg['model']!r}; set a valid key there"
     else:
-        api = " and offers the Batch API" if (backend or cfg["backend"]) == "openai-batch" else ""
+        api = " and offers the Batch API" if backend == "openai-batch" else ""
         msg = f"{err.detail} ({where}, model {cfg['model']!r}: check that llm.model exists there{api})"
     return ChatError(err.reason, " ".join(msg.split())[:500], False)
 
@@ -194,6 +212,7 @@ def run_realtime(s: Session, asks: list[Ask], on_done: OnDone) -> list[Outcome]:
     stop, fatal = threading.Event(), []
 
     def work(ask: Ask) -> Outcome | None:
+        """One conversation, unless stopped; a fatal error stops every worker."""
         if stop.is_set():
             return None
         try:
@@ -278,25 +297,16 @@ def run_batch(s: Session, asks: list[Ask], state_dir: Path, batch_ids: list[str]
 # ------------------------------------------------------------------------------------------ entry
 
 
-def make_client(cfg: dict[str, Any], stats: Stats) -> ChatClient:
-    """A :class:`ChatClient` from the ``llm`` config section (key from the environment)."""
-    policy = RetryPolicy(retries=int(cfg["max_retries"]), backoff_s=float(cfg["backoff_s"]),
-                         backoff_max_s=float(cfg["backoff_max_s"]))
-    return ChatClient(model=cfg["model"], api_key=resolve_api_key(cfg["api_key_env"], cfg["base_url"]),
-                      base_url=cfg["base_url"], timeout_s=float(cfg["timeout_s"]), policy=policy, stats=stats)
-
-
 def ask_model(conversations: dict[str, list[Message]], params: dict[str, Any], cfg: dict[str, Any],
               client: ChatClient | None, stats: Stats, state_dir: Path, batch_ids: list[str], on_done: OnDone,
-              spec: AnswerSpec = SUMMARY_SPEC, backend: str | None = None) -> list[Outcome]:
+              spec: AnswerSpec, backend: str) -> list[Outcome]:
     """An :class:`Outcome` per request id of ``conversations`` from ``backend`` (``openai`` or
-    ``openai-batch``; default ``cfg["backend"]``); ``on_done`` sees each one as soon as it is settled (to cache
-    it)."""
-    backend = backend or cfg["backend"]
+    ``openai-batch``); ``on_done`` sees each one as soon as it is settled (to cache it). Without ``client`` one
+    is made from ``cfg`` (the ``llm`` section) and closed at the end."""
     asks = [Ask(msgs, Outcome(rid), int(cfg["max_schema_retries"]), int(cfg["batch"]["max_resubmits"]))
             for rid, msgs in conversations.items()]
     own_client = client is None
-    client = client or make_client(cfg, stats)
+    client = client or make_client(cfg, cfg["model"], cfg, stats)
     s = Session(client, cfg, backend, spec, params, stats)
     try:
         if backend == "openai":
@@ -319,10 +329,11 @@ def cached_outcomes(cache: Cache, keys: dict[str, str], spec: AnswerSpec) -> dic
 
 
 def ask_cached(requests: dict[str, tuple[str, list[Message]]], params: dict[str, Any], cfg: dict[str, Any],
-               spec: AnswerSpec, cache: Cache, stats: Stats, client: ChatClient | None = None,
-               backend: str | None = None) -> tuple[dict[str, Outcome], list[str]]:
+               spec: AnswerSpec, cache: Cache, stats: Stats, client: ChatClient | None,
+               backend: str) -> tuple[dict[str, Outcome], list[str]]:
     """``requests`` = ``{id: (cache key, messages)}`` -> (``{id: Outcome}`` in the order of ``requests``, the
-    batch ids used): cached answers first, the rest from the model (each cached as soon as it is settled)."""
+    batch ids used): cached answers first, the rest from ``backend`` (``openai``, ``openai-batch``) through
+    ``client`` (``None``: one made from ``cfg``), each cached as soon as it is settled."""
     keys = {rid: key for rid, (key, _) in requests.items()}
     known = cached_outcomes(cache, keys, spec)
     stats.add(cache_hits=len(known))
@@ -332,6 +343,7 @@ def ask_cached(requests: dict[str, tuple[str, list[Message]]], params: dict[str,
     lock, batch_ids = threading.Lock(), []
 
     def keep(o: Outcome) -> None:
+        """Cache a settled outcome that may be cached."""
         if o.cacheable(bool(cfg["cache_rejects"])):
             with lock:
                 cache.put(keys[o.rid], o.record(spec.field))

@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 
 from skytext.core.contracts import REJECTS, rejects_frame, write_table
 
-from skytext.llm import BACKENDS
 from skytext.llm.cache import Cache, sha256_json
 from skytext.llm.client import ChatClient, Stats
 from skytext.llm.cost import cost_report
@@ -58,6 +57,8 @@ SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA_PA.names)
 
 @dataclass
 class ShardResult:
+    """One shard's (or the gathered) summaries, rejects and run summary."""
+
     summaries: pd.DataFrame
     rejects: pd.DataFrame
     run: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +118,7 @@ def split_rows(proposals: pd.DataFrame) -> tuple[list[dict[str, str]], list[dict
 
 
 def keyword_answers(rows: list[dict[str, str]], vocab_path: str | Path | None) -> Answers:
+    """Answers of the offline ``keywords`` backend (vocabulary matches; no call)."""
     vocab = load_vocabulary(vocab_path)
     outcomes = []
     for r in rows:
@@ -135,7 +137,7 @@ def llm_answers(rows: list[dict[str, str]], cfg: dict[str, Any], prompt_path: st
     requests = {r["proposal_id"]: (cache_key(model, prompt, params, r["title"], r["category"], r["abstract"]),
                                    prompt.messages(r["title"], r["category"], r["abstract"])) for r in rows}
     batch = cfg["backend"] == "openai-batch"
-    outs, batch_ids = ask_cached(requests, params, cfg, SUMMARY_SPEC, cache, stats, client)
+    outs, batch_ids = ask_cached(requests, params, cfg, SUMMARY_SPEC, cache, stats, client, cfg["backend"])
     return Answers(list(outs.values()), model, prompt.version, batch_ids,
                    float(cfg["batch"]["price_factor"]) if batch else 1.0)
 
@@ -147,16 +149,14 @@ def summarise_proposals(proposals: pd.DataFrame, cfg: dict[str, Any], prompt_pat
                         vocab_path: str | Path | None = None, client: ChatClient | None = None) -> ShardResult:
     """Summaries, rejects and the run summary for ``proposals`` (PROPOSALS rows) with the ``llm`` config."""
     t0 = time.monotonic()
-    backend = cfg["backend"]
-    if backend not in BACKENDS:
-        raise ValueError(f"llm.backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    backend = cfg["backend"]  # one of the schema's enum: config.check has seen it
     stats = client.stats if client is not None else Stats()
     rows, rejects = split_rows(proposals)
     if backend in LLM_BACKENDS:
         ans = llm_answers(rows, cfg, prompt_path, client, stats)
     elif backend == "keywords":
         ans = keyword_answers(rows, vocab_path)
-    else:
+    else:  # none
         ans = Answers([Outcome(r["proposal_id"], reason="llm_disabled", detail="llm.backend is 'none'") for r in rows])
     summaries = summaries_frame([o for o in ans.outcomes if o.ok], backend, ans.model, ans.prompt_version)
     rej = rejects_table(rejects + [_reject(o) for o in ans.outcomes if not o.ok])
@@ -237,11 +237,13 @@ def write_summaries(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def write_rejects(df: pd.DataFrame, path: str | Path) -> None:
+    """Write the rejects table (contract REJECTS plus ``raw``)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_table(df, path, REJECTS, "llm rejects")
 
 
 def write_run(run: dict[str, Any], path: str | Path) -> None:
+    """Write the run summary as sorted, indented JSON."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

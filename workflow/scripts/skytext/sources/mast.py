@@ -63,6 +63,7 @@ class _TimeoutAdapter(HTTPAdapter):
         super().__init__(**kw)
 
     def send(self, request, **kw):  # noqa: D401 - requests API
+        """Send ``request`` with this adapter's timeout unless the caller gave one."""
         if kw.get("timeout") is None:
             kw["timeout"] = self.timeout_s
         return super().send(request, **kw)
@@ -176,6 +177,7 @@ class ProductRules:
         )
 
     def is_image(self, product_type: str, filename: str) -> bool:
+        """Whether a product of this type and file name is a preview image to download."""
         name = str(filename).lower()
         return (
             str(product_type).upper() == self.product_type.upper()
@@ -321,7 +323,7 @@ def select_products(
     max_per_proposal: int,
     seed: int,
     shards: int,
-    cycles: dict[str, int | None] | None = None,
+    proposal_cycles: dict[str, int | None] | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """The plan (one row per product to download) and the rejects of observations left out.
 
@@ -329,11 +331,13 @@ def select_products(
     candidate with a safe unique ``obs_id`` and its optional FITS product (:func:`_candidate_plan`), the
     seeded per-proposal cap (:func:`sample_per_proposal`: the draw for a proposal does not depend on which
     other proposals are in the run), and a reject for every observation without a candidate.
+    ``proposal_cycles``: proposal_id -> HST cycle from the abstracts catalogue, written into the plan.
     """
     rejects: list[dict] = []
     prods = _product_table(products)
     cands = _image_candidates(prods, obs, rules, shards, rejects)
-    plan = _candidate_plan(cands, obs, _fits_by_stem(prods, rules), cycles or {}, shards, rejects)
+    plan = _candidate_plan(cands, obs, _fits_by_stem(prods, rules), proposal_cycles or {}, shards,
+                           rejects)
     plan = sample_per_proposal(plan, max_per_proposal, seed, shards, rejects)
     _reject_observations_without_candidates(obs, cands, shards, rejects)
     plan = plan.drop(columns=["group_obsid"]).astype(PLAN_COLUMNS)

@@ -13,7 +13,8 @@ A file already there with the right hash is not fetched again.
 a numeric ``(n, S, S, 3)`` (``layout: NHWC``) or ``(n, 3, S, S)`` (``NCHW``) array -- anything else is a
 one-line error naming the file and the ``layout`` key. A file cut short is read as far as whole triplets go;
 the labels of the missing rows become rejects. The labels table needs the ``id_column`` (integer row index
-into the array) and ``label_column`` (values listed in ``real_values``/``bogus_values``). Every triplet gets
+into the array) and ``label_column`` (values listed in ``real_values``/``bogus_values``; unless ``match_case``,
+in any case and spacing: `` real``, ``BOGUS`` and ``Real`` all count). Every triplet gets
 one fate: a shard row, or a reject with its reason -- ``no_image`` (a label whose index is outside the
 array), ``no_label`` (an image row no label names), ``duplicate_id`` (an index with several label rows: all
 of them), ``bad_id``, ``bad_label``; cutout problems (NaNs, all-zero, constant) are
@@ -36,7 +37,7 @@ import requests
 
 from skytext.core.sharding import in_shard
 from skytext.sources.download import DownloadPolicy, FetchError, with_retries
-from skytext.sources.triplets_demo import CHANNELS, LABELS, meta_frame, write_shard
+from skytext.sources.triplets_demo import CHANNELS, meta_frame, write_shard
 
 log = logging.getLogger(__name__)
 STAGE = "transients_meerlicht"
@@ -44,6 +45,7 @@ CHUNK = 1 << 16
 
 
 def triplet_id(index: int) -> str:
+    """The triplet id of row ``index`` of the images array (``ml00042``)."""
     return f"ml{int(index):05d}"
 
 
@@ -96,6 +98,8 @@ class RangeDownloader:
 
 @dataclass
 class Fetched:
+    """One fetched file: where it is, its SHA-256 and size, whether a configured hash was checked, requests."""
+
     path: Path
     sha256: str
     size: int
@@ -189,12 +193,28 @@ def _reject(tid: str, reason: str, detail: str) -> dict:
     return {"record_type": "triplet", "record_id": tid, "stage": STAGE, "reason": reason, "detail": detail[:300]}
 
 
+def label_key(value: str, match_case: bool) -> str:
+    """A label value as it is matched: inner spacing collapsed, ends trimmed and, unless ``match_case``, case
+    folded."""
+    v = " ".join(str(value).split())
+    return v if match_case else v.casefold()
+
+
+def label_values(real_values: list[str], bogus_values: list[str], match_case: bool) -> dict[str, str]:
+    """{matched label value: Real/Bogus} (:func:`label_key` of each configured value)."""
+    real = {label_key(v, match_case): "Real" for v in real_values}
+    bogus = {label_key(v, match_case): "Bogus" for v in bogus_values}
+    if set(real) & set(bogus):
+        raise ValueError("transients.meerlicht.real_values and bogus_values share a value "
+                         f"({sorted(set(real) & set(bogus))[0]!r}{'' if match_case else ', whatever its case'})")
+    return real | bogus
+
+
 def align(labels: pd.DataFrame, n_images: int, n_declared: int, id_column: str, label_column: str,
-          values: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[dict]]:
+          values: dict[str, str], match_case: bool) -> tuple[pd.DataFrame, list[dict]]:
     """(``index, obs_id, label`` rows that name an image and a valid label, rejects of the rest and of image
     rows no label names). ``n_images`` whole triplets of ``n_declared`` in the file; ``values`` maps the
-    table's label values to Real/Bogus (default: the names themselves)."""
-    values = values or {lab: lab for lab in LABELS}
+    label values (:func:`label_values`) to Real/Bogus."""
     rows, rejects, seen = [], [], set()
     ids = pd.to_numeric(labels[id_column].str.strip(), errors="coerce")
     times = ids.value_counts()
@@ -214,10 +234,11 @@ def align(labels: pd.DataFrame, n_images: int, n_declared: int, id_column: str, 
         elif not 0 <= idx < n_images:
             why = "cut off (the file is truncated)" if idx < n_declared else f"outside the {n_declared} images"
             rejects.append(_reject(tid, "no_image", f"{id_column} {idx}: image row {why}"))
-        elif label not in values:
-            rejects.append(_reject(tid, "bad_label", f"label {label[:40]!r} is not one of {', '.join(values)}"))
+        elif label_key(label, match_case) not in values:
+            rejects.append(_reject(tid, "bad_label", f"label {label[:40]!r} is not one of {', '.join(values)}"
+                                   f"{'' if match_case else ' (in any case)'}"))
         else:
-            rows.append({"index": idx, "obs_id": tid, "label": values[label]})
+            rows.append({"index": idx, "obs_id": tid, "label": values[label_key(label, match_case)]})
     for idx in sorted(set(range(n_images)) - seen):
         rejects.append(_reject(triplet_id(idx), "no_label", f"image row {idx} has no row in the labels table"))
     return pd.DataFrame(rows, columns=["index", "obs_id", "label"]), rejects
@@ -228,10 +249,9 @@ def shard_from_files(images: str | Path, labels: str | Path, mcfg: dict[str, Any
     """(cubes, meta, rejects, summary) of one acquisition shard."""
     arr, declared = read_images(images, mcfg["layout"], int(mcfg["size"]))
     lab = read_labels(labels, mcfg["id_column"], mcfg["label_column"])
-    values = {v: "Real" for v in mcfg["real_values"]} | {v: "Bogus" for v in mcfg["bogus_values"]}
-    if set(mcfg["real_values"]) & set(mcfg["bogus_values"]):
-        raise ValueError("transients.meerlicht.real_values and bogus_values share a value")
-    good, rejects = align(lab, len(arr), declared, mcfg["id_column"], mcfg["label_column"], values)
+    values = label_values(mcfg["real_values"], mcfg["bogus_values"], bool(mcfg["match_case"]))
+    good, rejects = align(lab, len(arr), declared, mcfg["id_column"], mcfg["label_column"], values,
+                          bool(mcfg["match_case"]))
     summary = {"images": declared, "whole_images": len(arr), "label_rows": len(lab),
                "labels": good["label"].value_counts().to_dict()}
     for key, want, got in (("expected_n", mcfg["expected_n"], declared),
@@ -253,6 +273,7 @@ def shard_from_files(images: str | Path, labels: str | Path, mcfg: dict[str, Any
 
 def write_meerlicht_shard(fetch_json: str | Path, mcfg: dict[str, Any], shard: int, n_shards: int, npy: str,
                           parquet: str, rejects_path: str, summary_path: str) -> dict:
+    """Write one acquisition shard of the fetched files (``fetch.json``) and its summary; returns the summary."""
     got = json.loads(Path(fetch_json).read_text(encoding="utf-8"))
     cubes, meta, rejects, summary = shard_from_files(got["images"]["path"], got["labels"]["path"], mcfg, shard,
                                                      n_shards, npy)

@@ -193,6 +193,7 @@ class DemoConfig:
 
     @classmethod
     def from_config(cls, section: dict, seed: int) -> "DemoConfig":
+        """From the complete ``images.demo`` section and the seed."""
         return cls(section["n_proposals"], section["min_images"], section["max_images"], section["image_size"], seed)
 
 
@@ -231,6 +232,7 @@ def proposals(cfg: DemoConfig) -> pd.DataFrame:
 
 
 def write_proposals(cfg: DemoConfig, out: str | Path) -> pd.DataFrame:
+    """Write the demo's proposals (contract PROPOSALS with ground truth) to ``out``; returns the table."""
     df = proposals(cfg)
     return write_table(df.drop(columns=["instrument", "filter", "n_images"]), out, PROPOSALS, "demo proposals")
 

@@ -48,6 +48,7 @@ class _Frame:
     size: int
 
     def rotated(self, angle: float | None = None):
+        """The frame's coordinates rotated by ``angle`` (default its own) and shifted by its offset."""
         return _rotate(self.x, self.y, self.angle if angle is None else angle, self.dx, self.dy)
 
 

@@ -49,7 +49,7 @@ META_COLUMNS = {"obs_id": "string", "modality": "string", "path": "string", "row
 # ------------------------------------------------------------------------------------------ the contract
 
 
-def triplet_problem(cube: np.ndarray, label: object, size: int | None = None) -> tuple[str, str] | None:
+def triplet_problem(cube: np.ndarray, label: object, size: int | None) -> tuple[str, str] | None:
     """``(reason, detail)`` when a triplet cannot be used, else ``None``."""
     cube = np.asarray(cube)
     if cube.ndim != 3 or cube.shape[0] != 3 or cube.shape[1] != cube.shape[2] or (size and cube.shape[1] != size):

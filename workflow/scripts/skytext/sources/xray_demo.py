@@ -16,12 +16,14 @@ and agree without talking to each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from skytext.sources.xray_papers import gt_attrs, papers  # noqa: F401  (papers: re-exported for the rules)
-from skytext.sources.ogip import Response
+from skytext.core.sharding import in_shard
+from skytext.sources.ogip import Response, write_pha
+from skytext.sources.xray_papers import gt_attrs
 
 CLASSES = {"agn": 0.2, "xrb_hard": 0.1, "xrb_soft": 0.1, "ulx": 0.09, "pulsar": 0.1, "cluster": 0.1,
            "star": 0.12, "cv": 0.09, "snr": 0.1}
@@ -37,6 +39,8 @@ EXTRAGALACTIC = {"agn", "cluster", "ulx"}
 
 @dataclass
 class Sky:
+    """The simulated sky: catalogue, expected source counts per channel, background per channel."""
+
     catalog: pd.DataFrame  # source_id, class (label), true_class, outlier_type, is_outlier, variables...
     expected: np.ndarray  # [n, channels] expected source counts
     background: np.ndarray  # [channels] expected background counts
@@ -232,8 +236,6 @@ def corrupt_plan(cat: pd.DataFrame, n_corrupt: int) -> dict[str, str]:
 
 
 def _write_corrupt(path, counts, exposure, kind: str) -> None:
-    from skytext.sources.ogip import write_pha
-
     if kind == "no_counts":
         write_pha(path, np.zeros_like(counts), exposure)
     elif kind == "wrong_channels":
@@ -248,11 +250,6 @@ def _write_corrupt(path, counts, exposure, kind: str) -> None:
 
 def acquire_shard(sky: Sky, resp: Response, cfg: dict, seed: int, shard: int, n_shards: int, spec_dir) -> pd.DataFrame:
     """Write the PHA files of one shard; observations (OBSERVATIONS contract + measured columns)."""
-    from pathlib import Path
-
-    from skytext.core.sharding import in_shard
-    from skytext.sources.ogip import write_pha
-
     cat = sky.catalog
     bad = corrupt_plan(cat, cfg["n_corrupt"])
     rows = []

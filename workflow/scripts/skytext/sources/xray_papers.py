@@ -2,6 +2,7 @@
 and some measured values in varied phrasings among distractor sentences (see :mod:`skytext.sources.xray_demo`)."""
 
 from __future__ import annotations
+
 import json
 import numpy as np
 import pandas as pd
@@ -46,6 +47,7 @@ def _absorption_words(log_nh: float) -> str:
 
 
 def brightness_words(counts: float) -> str:
+    """A phrase for a source's total counts (five bins)."""
     return ("very faint, with only a few tens of counts" if counts < 50 else
             "faint, with about a hundred counts" if counts < 150 else
             "moderately bright, with a few hundred counts" if counts < 500 else
@@ -54,6 +56,7 @@ def brightness_words(counts: float) -> str:
 
 
 def peak_words(mean_energy: float) -> str:
+    """A sentence for where a spectrum's mean detected energy lies (four bins)."""
     return ("The detected photons are very soft, mostly below 1 keV." if mean_energy < 1.1 else
             "Most detected photons lie between 1 and 2 keV." if mean_energy < 1.7 else
             "The spectrum is fairly hard, with many photons above 2 keV." if mean_energy < 2.5 else
@@ -116,6 +119,7 @@ def paper_text(r: pd.Series, rng: np.random.Generator) -> tuple[str, str]:
 
 
 def population_text(cls: str, members: pd.DataFrame, rng: np.random.Generator) -> tuple[str, str]:
+    """(title, abstract) of a population paper about ``members``, all of class ``cls``."""
     name = str(rng.choice(NAMES[cls]))
     nh = members["powlaw_nh"]
     s = [f"We present a sample of {len(members)} sources classified as {name}s.",
@@ -143,9 +147,7 @@ def papers(cat: pd.DataFrame, cfg: dict, seed: int) -> tuple[pd.DataFrame, pd.Da
             links.append({"text_id": tid, "source_id": r["source_id"]})
     with_paper = cat[~no_paper & ~cat["is_outlier"]]
     for j in range(cfg["population_papers"]):
-        from skytext.sources.xray_demo import CLASSES  # the sky's classes (that module imports this one)
-
-        cls = str(rng.choice(list(CLASSES)))
+        cls = str(rng.choice(list(NAMES)))  # NAMES has the sky's classes, in xray_demo.CLASSES order
         pool = with_paper[with_paper["true_class"] == cls]
         members = pool.sample(n=min(len(pool), int(rng.integers(5, 16))), random_state=int(rng.integers(2**31)))
         if len(members) == 0:

@@ -11,22 +11,29 @@ import copy
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from skytext.align.loss import clip_loss
+from skytext.core.smk import threads_for_torch
 
 
 class Head(nn.Module):
+    """An MLP projection head with L2-normalised output."""
+
     def __init__(self, d_in: int, hidden: int, dim: int, dropout: float):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
 
     def forward(self, x):
+        """Unit vectors [n, dim] of inputs [n, d_in]."""
         return nn.functional.normalize(self.net(x), dim=-1)
 
 
 class Pair(nn.Module):
+    """A spectrum head, a text head and the learnable log temperature scale of their InfoNCE loss."""
+
     def __init__(self, d_spec: int, d_text: int, cfg: dict):
         super().__init__()
         self.spec = Head(d_spec, cfg["hidden"], cfg["dim"], cfg["dropout"])
@@ -76,6 +83,84 @@ def project(models: list[Pair], spec: np.ndarray, text: np.ndarray) -> tuple[np.
     return s.astype(np.float32), t.astype(np.float32)
 
 
-def shuffle_pairs(text: np.ndarray, seed: int) -> np.ndarray:
-    """The control: texts permuted among the training sources."""
-    return text[np.random.default_rng([seed, 99]).permutation(len(text))]
+def control_permutation(n: int, seed: int) -> np.ndarray:
+    """A seeded derangement of ``n`` items (no item keeps its place): the shuffled control's source map."""
+    order = np.random.default_rng([seed, 99]).permutation(n)
+    perm = np.empty(n, dtype=np.int64)
+    perm[order] = np.roll(order, -1)
+    return perm
+
+
+def training_pairs(latent, src, text, tmeta, papers, paper_ids, links, augmented, shuffle_seed: int | None):
+    """(spectra, texts, group keys, spectrum source row of each pair) of the training split: each source's
+    pooled text and, as augmentation, each of its individual papers (population papers only through the
+    pooled text), then the same pairs with each Poisson-redrawn spectrum of ``augmented``. Pairs of one
+    source share a key, so they are never each other's negatives.
+
+    ``shuffle_seed`` (the control): every training source's texts are paired with the spectra of another
+    training source (a derangement), so texts, keys, augmentation and batch structure stay exactly those of
+    the model and only the spectrum-text correspondence is broken."""
+    row_of = {s: i for i, s in enumerate(src["source_id"])}
+    tr = (tmeta["split"] == "train").to_numpy()
+    train_ids = tmeta["source_id"][tr].tolist()
+    spec_row = {s: row_of[s] for s in train_ids}
+    if shuffle_seed is not None:
+        perm = control_permutation(len(train_ids), shuffle_seed)
+        spec_row = {s: row_of[train_ids[p]] for s, p in zip(train_ids, perm)}
+    key = dict(zip(tmeta["source_id"], tmeta["paper_set"]))
+    pos = {t: i for i, t in enumerate(paper_ids)}
+    per = links.groupby("text_id")["source_id"].transform("size") == 1
+    lk = links[per & links["text_id"].isin(pos) & links["source_id"].isin(set(train_ids))]
+    idx = [spec_row[s] for s in train_ids] + [spec_row[s] for s in lk["source_id"]]
+    txt = np.r_[text[tr], papers[[pos[t] for t in lk["text_id"]]]].astype(np.float32)
+    keys = tmeta["paper_set"][tr].tolist() + [key[s] for s in lk["source_id"]]
+    spec, rows = [latent[idx]], list(idx)
+    for aug in augmented:  # the same pairs with Poisson-redrawn spectra
+        spec.append(aug[idx])
+        rows += idx
+    n_copies = len(spec)
+    return (np.concatenate(spec).astype(np.float32), np.concatenate([txt] * n_copies), keys * n_copies,
+            np.asarray(rows))
+
+
+def train_variant(variant: str, latent, src, text, tmeta, pairs, cfg: dict, seed: int):
+    """(spectrum-tower vectors of every source, text-tower vectors of every text row, per-seed copies, history)
+    of one variant trained on ``pairs`` (:func:`training_pairs`); the ensemble trains ``cfg["ensemble"]`` seeds."""
+    row_of = {s: i for i, s in enumerate(src["source_id"])}
+    rows = np.array([row_of[s] for s in tmeta["source_id"]])
+    va = (tmeta["split"] == "val").to_numpy()
+    spec_tr, text_tr, keys_tr, _ = pairs
+    seeds = range(cfg["ensemble"]) if variant == "ensemble" else [0]
+    models, hist, per_seed = [], [], {}
+    for k in seeds:
+        m, h = fit_pair(spec_tr, text_tr, keys_tr, latent[rows[va]], text[va],
+                        tmeta["paper_set"][va].tolist(), cfg, seed * 1000 + k)
+        models.append(m)
+        hist += [{"variant": variant, "seed": k, **r} for r in h]
+        s1, t1 = project([m], latent, text)
+        per_seed[f"seed{k}_spec"], per_seed[f"seed{k}_text"] = s1, t1
+    spec, txt = project(models, latent, text)
+    return spec, txt, per_seed, hist
+
+
+def run_align(latent: str, augmented: str, spectral_ids: str, text: str, text_ids: str, papers: str,
+              paper_ids: str, links: str, variants: list[str], variant_paths: list[str], history_out: str,
+              shared_out: str, shared_ids_out: str, align: dict, seed: int, threads: int) -> None:
+    """Rule spectra_align: train every variant (the ensemble and the shuffled control) and write each one's
+    shared vectors, and embed/shared.npy (the ensemble's spectrum tower)."""
+    threads_for_torch(threads)
+    z, src = np.load(latent), pd.read_parquet(spectral_ids)
+    tx, tmeta = np.load(text), pd.read_parquet(text_ids)
+    pv, pids = np.load(papers), pd.read_parquet(paper_ids)["text_id"].astype(str).tolist()
+    lk, aug = pd.read_parquet(links), np.load(augmented)
+    hist = []
+    for variant, path in zip(variants, variant_paths):
+        pairs = training_pairs(z, src, tx, tmeta, pv, pids, lk, aug, seed if variant == "shuffled" else None)
+        print(f"{variant}: {len(pairs[0])} training pairs ({int((tmeta['split'] == 'train').sum())} pooled)")
+        spec, txt, per_seed, h = train_variant(variant, z, src, tx, tmeta, pairs, align, seed)
+        np.savez(path, spec=spec, text=txt, **per_seed)
+        hist += h
+        if variant == "ensemble":
+            np.save(shared_out, spec)
+            src.to_parquet(shared_ids_out, index=False)
+    pd.DataFrame(hist).to_csv(history_out, index=False)

@@ -20,11 +20,14 @@ def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
 
 
 class Single(nn.Module):
+    """One MLP on the concatenated representations."""
+
     def __init__(self, dims: list[int], hidden: int, n_out: int):
         super().__init__()
         self.net = _mlp(sum(dims), hidden, n_out)
 
     def forward(self, xs: list[torch.Tensor], avail: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(predictions [n, targets], no expert outputs)."""
         return self.net(torch.cat(xs, -1)), []
 
 
@@ -38,11 +41,13 @@ class MoE(nn.Module):
         self.n_out = n_out
 
     def weights(self, xs: list[torch.Tensor], avail: torch.Tensor) -> torch.Tensor:
+        """Gate weights [n, experts, targets], zero for unavailable experts."""
         g = self.gate(torch.cat(xs, -1)).reshape(len(xs[0]), len(xs), self.n_out)
         g = g.masked_fill(~avail[:, :, None], float("-inf"))
         return torch.softmax(g, dim=1)
 
     def forward(self, xs: list[torch.Tensor], avail: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(gated predictions [n, targets], each expert's predictions)."""
         outs = [e(x) for e, x in zip(self.experts, xs)]
         w = self.weights(xs, avail)
         return (w * torch.stack(outs, 1)).sum(1), outs
@@ -58,13 +63,21 @@ class Regressor:
     def __init__(self, kind: str, cfg: dict, seed: int):
         self.kind, self.cfg, self.seed = kind, cfg, seed
 
-    def fit(self, xs_tr, avail_tr, y_tr, xs_va, avail_va, y_va):
+    def fit(self, xs_tr, avail_tr, y_tr, xs_va, avail_va, y_va, fixed: dict[int, "Regressor"] | None = None):
+        """Fit on the training rows, early-stop on the validation loss; returns self. ``fixed`` (MoE only):
+        expert index -> a fitted single-set Regressor on that representation, used as that expert, frozen
+        (its target standardisation too)."""
         torch.manual_seed(self.seed)
         self.mu, self.sd = np.nanmean(y_tr, 0), np.nanstd(y_tr, 0) + 1e-9
         self.mu, self.sd = np.nan_to_num(self.mu), np.where(np.isfinite(self.sd), self.sd, 1.0)
         cls = MoE if self.kind == "moe" else Single
         self.model = cls([x.shape[1] for x in xs_tr], self.cfg["hidden"], y_tr.shape[1])
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg["lr"], weight_decay=self.cfg["weight_decay"])
+        for k, reg in (fixed or {}).items():
+            self.mu, self.sd = reg.mu, reg.sd
+            self.model.experts[k].load_state_dict(reg.model.net.state_dict())
+            self.model.experts[k].requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.cfg["lr"], weight_decay=self.cfg["weight_decay"])
         tr, va = self._tensors(xs_tr, avail_tr, y_tr), self._tensors(xs_va, avail_va, y_va)
         best, best_loss, wait = None, float("inf"), 0
         for _ in range(self.cfg["epochs"]):
@@ -100,11 +113,14 @@ class Regressor:
 
     @torch.no_grad()
     def predict(self, xs, avail) -> np.ndarray:
+        """Predictions in the targets' units [n, targets]."""
         self.model.eval()
         t, a = self._tensors(xs, avail)
         return self.model(t, a)[0].numpy() * self.sd + self.mu
 
     @torch.no_grad()
     def gate_weights(self, xs, avail) -> np.ndarray:
+        """The MoE gate's weights [n, experts, targets]."""
+        self.model.eval()
         t, a = self._tensors(xs, avail)
         return self.model.weights(t, a).numpy()

@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 
 
 def recall_curves(results: dict, path: str) -> None:
+    """Recall@k % curves of every result, both directions (ensemble with its bootstrap band), to ``path``."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, d in zip(axes, ("spectrum_to_text", "text_to_spectrum")):
         for i, (name, r) in enumerate(sorted(results.items())):
@@ -32,6 +33,7 @@ def recall_curves(results: dict, path: str) -> None:
 
 
 def r2_bars(table: pd.DataFrame, path: str) -> None:
+    """Test R^2 per variable and feature set (sources with papers) as grouped bars, to ``path``."""
     t = table[table["subset"] == "with_papers"]
     piv = t.pivot(index="variable", columns="features", values="r2")
     order = [v for v in t["variable"].unique()]
@@ -46,6 +48,7 @@ def r2_bars(table: pd.DataFrame, path: str) -> None:
 
 
 def umap_panels(xy: np.ndarray, src: pd.DataFrame, path: str, columns: list[str]) -> None:
+    """A 2-D map coloured by class (planted outliers ringed) and by each of ``columns``, to ``path``."""
     fig, axes = plt.subplots(1, 1 + len(columns), figsize=(4.2 * (1 + len(columns)), 4))
     for i, c in enumerate(sorted(src["class"].unique())):
         m = (src["class"] == c).to_numpy()
@@ -63,3 +66,19 @@ def umap_panels(xy: np.ndarray, src: pd.DataFrame, path: str, columns: list[str]
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+
+
+UMAP_COLUMNS = ["powlaw_nh", "hard_hm", "src_cnts_aper_b"]
+
+
+def run_umap(shared: str, shared_ids: str, sources: str, plot_out: str, n_neighbors: int, min_dist: float,
+             seed: int) -> None:
+    """Rule spectra_umap: a 2-D UMAP of the shared space coloured by class and a few variables."""
+    import umap  # slow to import (numba): only this rule needs it
+
+    x = np.load(shared)
+    ids = pd.read_parquet(shared_ids)
+    src = pd.read_parquet(sources).set_index("source_id").loc[ids["source_id"]].reset_index()
+    xy = umap.UMAP(n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist, metric="cosine", random_state=seed,
+                   n_jobs=1).fit_transform(x)
+    umap_panels(xy, src, plot_out, [c for c in UMAP_COLUMNS if c in src])

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skytext.core.contracts import rejects_frame
+from skytext.core.contracts import REJECTS, conform, rejects_frame
+from skytext.core.sharding import in_shard
+from skytext.core.smk import threads_for_torch
+from skytext.llm.summarise import summarise_proposals, write_run
 
 STAGE = "spectra_embed_text"
 
@@ -29,7 +32,7 @@ def embed(texts: pd.DataFrame, cfg: dict, llm_cfg: dict) -> tuple[np.ndarray, pd
     if cfg["backend"] == "sentence-transformers":
         from skytext.align import text_encoder
 
-        model = text_encoder.load(cfg["model"])
+        model = text_encoder.load(cfg["model"], cfg["device"])
         vec = text_encoder.encode(model, cut, cfg["batch_size"])
         return vec, texts[["text_id"]].reset_index(drop=True), rejects_frame([])
     from skytext.llm.embeddings import embed_openai, make_client
@@ -46,20 +49,67 @@ def embed(texts: pd.DataFrame, cfg: dict, llm_cfg: dict) -> tuple[np.ndarray, pd
     return vec.astype(np.float32), texts.iloc[ok][["text_id"]].reset_index(drop=True), rejects_frame(rej)
 
 
-def pool(vec: np.ndarray, text_ids: pd.Series, links: pd.DataFrame, sources: pd.DataFrame):
-    """(pooled [s, d] L2-normalised mean of each source's text embeddings, rows: source_id, split, paper_set)
-    for the sources with at least one embedded text, in the order of ``sources``."""
+def pool(vec: np.ndarray, text_ids: pd.Series, links: pd.DataFrame, sources: pd.DataFrame, weighting: str):
+    """(pooled [s, d] L2-normalised weighted mean of each source's text embeddings, rows: source_id, split,
+    paper_set) for the sources with at least one embedded text, in the order of ``sources``. ``weighting``
+    equal: every paper of a source counts the same; per_source: a paper counts 1/(sources it discusses), so a
+    population paper about ten sources adds a tenth of what a paper about this source alone adds."""
+    if weighting not in ("equal", "per_source"):
+        raise ValueError(f"pool weighting {weighting!r} is not equal or per_source")
     pos = {t: i for i, t in enumerate(text_ids.astype(str))}
     lk = links[links["text_id"].astype(str).isin(pos)]
+    n_src = lk["text_id"].astype(str).value_counts()
     by_src = lk.groupby("source_id")["text_id"].apply(lambda s: sorted(map(str, s))).to_dict()
     rows, out = [], []
     for sid, split in zip(sources["source_id"].astype(str), sources["split"].astype(str)):
         tids = by_src.get(sid)
         if not tids:
             continue
-        v = vec[[pos[t] for t in tids]].mean(axis=0)
+        w = np.ones(len(tids)) if weighting == "equal" else 1.0 / n_src.loc[tids].to_numpy(float)
+        v = (vec[[pos[t] for t in tids]] * w[:, None]).sum(axis=0) / w.sum()
         out.append(v / max(float(np.linalg.norm(v)), 1e-12))
         rows.append({"source_id": sid, "split": split, "paper_set": "|".join(tids)})
     meta = pd.DataFrame(rows, columns=["source_id", "split", "paper_set"]).astype("string")
     d = vec.shape[1] if vec.ndim == 2 else 1
     return (np.stack(out) if out else np.zeros((0, d))).astype(np.float32), meta
+
+
+def run_summarise(papers: str, prompt: str, texts_out: str, rejects_out: str, run_out: str, backend: str,
+                  llm: dict, shard: int, shards: int) -> None:
+    """Rule spectra_summarise: one shard of paper summaries (``backend`` text: the paper itself; llm: the
+    shared LLM layer with ``llm``, the whole llm section, which that layer reads)."""
+    pap = pd.read_parquet(papers)
+    pap = pap[in_shard(pap["text_id"], shard, shards)]
+    if backend == "text":
+        texts, rejects, run = summary_texts(pap, None), rejects_frame([]), {"backend": "text", "papers": len(pap)}
+    else:  # papers play the part of proposals (text_id as the id)
+        props = pd.DataFrame({"proposal_id": pap["text_id"], "title": pap["title"], "category": "", "cycle": pd.NA,
+                              "pi": "", "prop_type": "", "abstract": pap["abstract"]})
+        res = summarise_proposals(props, llm, prompt, llm["vocab"])
+        texts, rejects, run = summary_texts(pap, res.summaries), res.rejects, res.run
+        rejects["record_type"] = "paper"
+    texts.to_parquet(texts_out, index=False)
+    rejects.to_parquet(rejects_out, index=False)
+    write_run(run, run_out)
+    print(f"shard {shard}: {len(texts)} summaries, {len(rejects)} rejects")
+
+
+def run_embed_text(texts: list[str], rejects: list[str], sources: str, links: str, papers_out: str,
+                   paper_ids_out: str, text_out: str, text_ids_out: str, rejects_out: str, text_encoder: dict,
+                   retry: dict, threads: int) -> None:
+    """Rule spectra_embed_text: embed every summary, pool per source (embed/text.npy); ``retry``: the llm
+    section's timeout and retry leaves (openai backend)."""
+    threads_for_torch(threads)
+    tx = pd.concat([pd.read_parquet(p) for p in texts], ignore_index=True).sort_values("text_id")
+    vec, ids, rej = embed(tx.reset_index(drop=True), text_encoder, retry)
+    src = pd.read_parquet(sources)
+    pooled, meta = pool(vec, ids["text_id"], pd.read_parquet(links), src, text_encoder["pool_weighting"])
+    np.save(papers_out, vec)
+    ids.astype("string").to_parquet(paper_ids_out, index=False)
+    np.save(text_out, pooled)
+    meta.to_parquet(text_ids_out, index=False)
+    prior = [pd.read_parquet(p) for p in rejects]
+    allrej = pd.concat([conform(r, REJECTS) for r in [*prior, rej] if len(r)] or [rej], ignore_index=True)
+    allrej[[c.name for c in REJECTS]].to_parquet(rejects_out, index=False)
+    print(f"{len(vec)} texts embedded (dim {vec.shape[1]}), {len(meta)} of {len(src)} sources have text, "
+          f"{len(allrej)} rejects")

@@ -32,6 +32,7 @@ def preprocess(cubes: np.ndarray, crop: int) -> np.ndarray:
 
 
 def build_cnn(cfg: dict[str, Any]):
+    """The small CNN (``cfg``: ``transients.cnn``): three conv blocks, an embedding of ``embed_dim``, two logits."""
     import torch.nn as nn
 
     c, d = int(cfg["channels"]), int(cfg["embed_dim"])

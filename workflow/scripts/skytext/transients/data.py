@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from skytext.core.contracts import rejects_frame
-from skytext.core.dataset import split_proposals
+from skytext.core.split import split_by_group
 from skytext.sources.triplets_demo import META_COLUMNS, triplet_problem
 
 
@@ -25,8 +25,9 @@ def _reject(tid: str, reason: str, detail: str) -> dict:
 
 
 def gather(meta_paths: list[str], reject_paths: list[str], split_cfg: dict, seed: int,
-           size: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(triplets with ``split``, all rejects, a summary) from the acquisition shards."""
+           size: int | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(triplets with ``split``, all rejects, a summary) from the acquisition shards (``split_cfg``: the
+    ``transients.split`` section; ``size``: the cutout side every triplet must have, ``None`` = any)."""
     rejects = [pd.read_parquet(p) for p in reject_paths]
     rows = []
     for p in meta_paths:
@@ -49,7 +50,7 @@ def gather(meta_paths: list[str], reject_paths: list[str], split_cfg: dict, seed
         rejects.append(rejects_frame([_reject(t, "duplicate_id", "triplet id seen earlier; kept the first")
                                       for t in df.loc[dup, "obs_id"]]))
     df = df[~dup].reset_index(drop=True)
-    split = split_proposals(df["obs_id"], split_cfg["val_fraction"], split_cfg["test_fraction"], seed)
+    split = split_by_group(df["obs_id"], split_cfg["val_fraction"], split_cfg["test_fraction"], seed)
     df["split"] = pd.Series([split[t] for t in df["obs_id"]], dtype="string")
     df = df.sort_values("obs_id").reset_index(drop=True)
     rej = pd.concat(rejects, ignore_index=True) if rejects else rejects_frame([])
@@ -72,5 +73,6 @@ def load_cubes(rows: pd.DataFrame) -> np.ndarray:
 
 
 def write_json(obj: dict, path: str | Path) -> None:
+    """Write ``obj`` as indented, sorted JSON (numpy numbers as floats), creating the folder."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8")

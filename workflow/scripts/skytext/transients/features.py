@@ -22,6 +22,11 @@ The ``features`` classifier is a logistic regression on these (standardised; wei
 quoted in every explanation). Its answers have the same JSON as the LLM's: ``class``, ``explanation``
 (templated from the numbers), ``interest_score`` (``No interest`` for Bogus; for Real ``High interest``
 when nothing was at the position in the Reference, ``Low interest`` for a variable source).
+
+Two offline judges (neither sees a label of the triplet it judges): ``rules`` (:func:`rule_judge`: hand-set
+points for a point-source residual) and ``features`` (:func:`model_judge`: a gradient-boosted model of the
+same statistics fitted on the train split -- a second opinion with another inductive bias than the linear
+classifier; coherence is 6 x its probability for the answered class, capped at 5).
 """
 
 from __future__ import annotations
@@ -154,11 +159,13 @@ def fit(x: np.ndarray, labels: list[str], seed: int) -> dict[str, Any]:
 
 
 def logits(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """The classifier's logit (Real = positive) of every row of statistics ``x``."""
     z = (_design(x) - np.asarray(model["mean"])) / np.asarray(model["std"])
     return z @ np.asarray(model["coef"]) + float(model["intercept"])
 
 
 def interest(label: str, f: dict[str, float]) -> str:
+    """The interest score of an answer: none for Bogus, low for a source already in the Reference, else high."""
     if label != "Real":
         return INTEREST[0]
     return INTEREST[1] if f["ref_snr"] > 5 else INTEREST[2]
@@ -187,7 +194,7 @@ def explain(f: dict[str, float], contrib: dict[str, float], label: str) -> str:
             f"Reference source {f['ref_snr']:.0f} sigma. Deciding {label}: most telling are {why}.")
 
 
-def answer(model: dict[str, Any], f: dict[str, float], temperature: float = 0.0,
+def answer(model: dict[str, Any], f: dict[str, float], temperature: float,
            rng: np.random.Generator | None = None) -> dict[str, Any]:
     """The classifier's JSON answer for one triplet; at ``temperature`` > 0 the class is drawn from
     ``sigmoid(logit / temperature)`` (the repeatability runs)."""
@@ -256,12 +263,70 @@ def rule_judge(f: dict[str, float], ans: dict[str, Any]) -> dict[str, Any]:
             "evidence": ev}
 
 
+def train_table(obs_ids: list[str], labels: list[str], x: np.ndarray) -> "pd.DataFrame":
+    """The train split's statistics as a table (``obs_id``, ``label``, one column per name): what the
+    ``features`` judge is fitted on."""
+    import pandas as pd
+
+    return pd.DataFrame({"obs_id": list(obs_ids), "label": list(labels),
+                         **{k: np.asarray(x, dtype=np.float64).reshape(len(obs_ids), len(NAMES))[:, j]
+                            for j, k in enumerate(NAMES)}})
+
+
+def fit_judge(table: "pd.DataFrame", seed: int) -> Any:
+    """The ``features`` judge: a gradient-boosted classifier (Real = 1) of the train split's statistics."""
+    from sklearn.ensemble import GradientBoostingClassifier  # single-threaded: no OpenMP oversubscription
+
+    y = (table["label"] == "Real").to_numpy().astype(int)
+    if len(set(y)) < 2:
+        raise ValueError("features judge: the train split holds one class only; cannot fit the judge")
+    clf = GradientBoostingClassifier(n_estimators=100, max_depth=3, learning_rate=0.1, random_state=seed)
+    return clf.fit(_design(table[list(NAMES)].to_numpy()), y)
+
+
+def judge_p_real(judge_model: Any, f: dict[str, float]) -> float:
+    """The ``features`` judge's probability that the triplet with statistics ``f`` is Real."""
+    return float(judge_model.predict_proba(_design(np.array([[f[k] for k in NAMES]])))[0, 1])
+
+
+def _answer_checks(ans: dict[str, Any]) -> tuple[int, list[str], bool]:
+    """(coherence penalty, notes, interest valid) of the checks every offline judge makes of the answer text."""
+    notes, penalty = [], 0
+    stance = _stance(ans["explanation"])
+    if stance and stance != (1 if ans["class"] == "Real" else -1):
+        penalty += 1
+        notes.append("the explanation argues for the other class")
+    valid = (ans["class"] == "Bogus") == (ans["interest_score"] == INTEREST[0])
+    if not valid:
+        notes.append(f"interest score {ans['interest_score']!r} does not fit class {ans['class']}")
+    return penalty, notes, valid
+
+
+def model_judge(f: dict[str, float], ans: dict[str, Any], p_real: float) -> dict[str, Any]:
+    """Coherence 0-5 (6 x the judge model's probability ``p_real`` for the answered class, capped at 5, less
+    one when the explanation argues for the other class), interest validity and a critique."""
+    agree = p_real if ans["class"] == "Real" else 1.0 - p_real
+    coherence = min(5, int(agree * 6))
+    penalty, notes, valid = _answer_checks(ans)
+    if agree < 0.5:
+        view = "Real" if p_real >= 0.5 else "Bogus"
+        notes.insert(0, f"the statistics point to {view} (judge P(Real) {p_real:.2f}: snr {f['snr']:.0f}, "
+                        f"width/PSF {f['psf_match']:.2f}, sharpness {f['sharpness']:.1f}, dipole {f['dipole']:.2f}, "
+                        f"elongation {f['elongation']:.1f})")
+    critique = "; ".join(notes) if notes else "the answer is consistent with the image statistics"
+    return {"coherence": max(0, coherence - penalty), "interest_valid": "yes" if valid else "no",
+            "critique": critique, "p_real": float(p_real)}
+
+
 def refine_offline(model: dict[str, Any], f: dict[str, float], verdict: dict[str, Any]) -> dict[str, Any]:
-    """The offline refinement: the classifier's probability averaged with the judge's evidence
-    (``sigmoid(evidence - 1.5)``), explained with the critique."""
-    base = answer(model, f)
+    """The offline refinement: the classifier's probability averaged with the judge's (its ``p_real`` when it
+    has one -- the ``features`` judge --, else ``sigmoid(evidence - 1.5)`` of the rule judge's evidence),
+    explained with the critique."""
+    base = answer(model, f, 0.0)
     p_clf = 1.0 / (1.0 + math.exp(-max(min(base["logit"], 50), -50)))
-    p_judge = 1.0 / (1.0 + math.exp(-(verdict["evidence"] - 1.5)))
+    p_judge = verdict.get("p_real")
+    if p_judge is None or not math.isfinite(float(p_judge)):
+        p_judge = 1.0 / (1.0 + math.exp(-(evidence(f) - 1.5)))
     label = "Real" if (p_clf + p_judge) / 2 > 0.5 else "Bogus"
     out = dict(base)
     out.update({"class": label, "interest_score": interest(label, f),
@@ -271,4 +336,5 @@ def refine_offline(model: dict[str, Any], f: dict[str, float], verdict: dict[str
 
 
 def dumps(model: dict[str, Any]) -> str:
+    """The classifier as indented, sorted JSON (``features/model.json``)."""
     return json.dumps(model, indent=2, sort_keys=True)

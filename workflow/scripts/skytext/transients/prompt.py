@@ -18,9 +18,9 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pandas as pd
-import yaml
 
 from skytext.llm.client import Message, assistant_message, image_part, system_message, user_message
+from skytext.llm.prompt import load_prompt
 from skytext.llm.schema import SchemaViolation
 
 INTEREST = ("No interest", "Low interest", "High interest")
@@ -51,41 +51,27 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 @dataclass(frozen=True)
 class TPrompt:
+    """The study's prompt: its ``version`` and the text of each part of :data:`PARTS`."""
+
     version: str
     texts: dict[str, str]
 
     @property
     def sha(self) -> str:
+        """Hash of every part's text: a change of wording changes the cache key even without a new version."""
         return hashlib.sha256(json.dumps(self.texts, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def system(self) -> str:
+        """The system prompt of the classify request: persona, task, instructions and method."""
         return "\n\n".join(self.texts[k] for k in ("persona", "task", "instructions", "method"))
 
 
-def load_prompt(manifest: str | Path) -> TPrompt:
-    """The prompt from its manifest (``version`` and one text file per part, beside the manifest)."""
-    manifest = Path(manifest)
-    try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ValueError(f"prompt manifest {manifest} does not exist") from exc
-    missing = [k for k in ("version", *PARTS) if not data.get(k)]
-    if missing:
-        raise ValueError(f"prompt manifest {manifest}: missing {', '.join(missing)}")
-    texts = {}
-    for k in PARTS:
-        p = manifest.parent / str(data[k])
-        if not p.exists():
-            raise ValueError(f"prompt manifest {manifest}: {k} file {p} does not exist")
-        texts[k] = " ".join(p.read_text(encoding="utf-8").split())
-    return TPrompt(str(data["version"]), texts)
-
-
-def prompt_files(manifest: str | Path) -> list[str]:
-    """The manifest and its text files (Snakemake inputs)."""
-    data = yaml.safe_load(Path(manifest).read_text(encoding="utf-8")) or {}
-    return [str(manifest)] + [str(Path(manifest).parent / str(data[k])) for k in PARTS if data.get(k)]
+def transients_prompt(manifest: str | Path) -> TPrompt:
+    """The study's prompt from its manifest (``version`` and one text file per part of :data:`PARTS`, beside
+    the manifest), read by the shared :func:`skytext.llm.prompt.load_prompt`."""
+    version, texts = load_prompt(manifest, PARTS)
+    return TPrompt(version, texts)
 
 
 # ------------------------------------------------------------------------------------------ examples
@@ -154,6 +140,7 @@ def example_answer(label: str, subtype: str, ref_source: bool = False) -> dict[s
 
 
 def response_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI ``response_format`` asking for JSON that follows ``schema`` (strict)."""
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
 
 
@@ -226,6 +213,7 @@ def refine_messages(first: list[Message], answer: dict[str, Any], critique: str,
 
 
 def png_sha(png: bytes) -> str:
+    """SHA-256 of a PNG (its part of a cache key)."""
     return hashlib.sha256(png).hexdigest()
 
 

@@ -39,8 +39,9 @@ def to_uint8(img: np.ndarray, stretch: str) -> np.ndarray:
     return (np.clip((img - lo) / (hi - lo), 0, 1) * 255).round().astype(np.uint8)
 
 
-def triplet_image(cube: np.ndarray, stretch: str = "zscale", scale: int = 1, marker: bool = True) -> Image.Image:
-    """New | Reference | Difference side by side as one RGB image."""
+def triplet_image(cube: np.ndarray, stretch: str, scale: int, marker: bool) -> Image.Image:
+    """New | Reference | Difference side by side as one RGB image (``transients.prompt``: ``stretch``, ``scale``,
+    ``marker``)."""
     cube = np.asarray(cube)
     s = cube.shape[-1]
     panels = [to_uint8(c, stretch) for c in cube]
@@ -61,7 +62,7 @@ def triplet_image(cube: np.ndarray, stretch: str = "zscale", scale: int = 1, mar
     return im
 
 
-def triplet_png(cube: np.ndarray, stretch: str = "zscale", scale: int = 1, marker: bool = True) -> bytes:
+def triplet_png(cube: np.ndarray, stretch: str, scale: int, marker: bool) -> bytes:
     """PNG bytes of :func:`triplet_image` (deterministic: no metadata, fixed compression)."""
     buf = io.BytesIO()
     triplet_image(cube, stretch, scale, marker).save(buf, format="PNG", optimize=False, compress_level=6)

@@ -45,14 +45,15 @@ def gallery_rows(answers: pd.DataFrame, truth: pd.DataFrame, verdicts: pd.DataFr
     return m.sort_values(["error", "coherence", "obs_id"], ascending=[False, True, True]).head(n).reset_index(drop=True)
 
 
-def gallery(rows: pd.DataFrame, cubes: np.ndarray, path: str, stretch: str) -> None:
-    """Each triplet (New | Reference | Difference, 2x) beside its answer, explanation and verdict."""
-    scale, text_w, line_h = 2, 560, 12
-    tile_h = 100 * scale + 8
-    canvas = Image.new("RGB", (302 * scale + text_w, max(1, len(rows)) * tile_h), "white")
+def gallery(rows: pd.DataFrame, cubes: np.ndarray, path: str, stretch: str, scale: int, marker: bool) -> None:
+    """Each triplet (New | Reference | Difference, as the model saw it: ``stretch``, ``scale``, ``marker``,
+    shown in a 604 x 200 tile) beside its answer, explanation and verdict."""
+    zoom, text_w, line_h = 2, 560, 12
+    tile_h = 100 * zoom + 8
+    canvas = Image.new("RGB", (302 * zoom + text_w, max(1, len(rows)) * tile_h), "white")
     draw = ImageDraw.Draw(canvas)
     for i, (r, cube) in enumerate(zip(rows.to_dict("records"), cubes)):
-        im = triplet_image(cube, stretch, 1, True).resize((302 * scale, 100 * scale), Image.NEAREST)
+        im = triplet_image(cube, stretch, scale, marker).resize((302 * zoom, 100 * zoom), Image.NEAREST)
         y0 = i * tile_h
         canvas.paste(im, (0, y0))
         head = (f"{r['obs_id']}  true {r['label']}{' (' + r['subtype'] + ')' if r['subtype'] else ''}  ->  "
@@ -60,5 +61,5 @@ def gallery(rows: pd.DataFrame, cubes: np.ndarray, path: str, stretch: str) -> N
         coh = "" if pd.isna(r["coherence"]) else f"judge: coherence {int(r['coherence'])}, interest valid {r['interest_valid']}: "
         lines = [head] + textwrap.wrap(str(r["explanation"]), 95)[:7] + textwrap.wrap(coh + str(r["critique"] or ""), 95)[:4]
         for k, line in enumerate(lines[: tile_h // line_h]):
-            draw.text((302 * scale + 8, y0 + 2 + k * line_h), line, fill=(170, 0, 0) if (k == 0 and r["error"]) else (0, 0, 0))
+            draw.text((302 * zoom + 8, y0 + 2 + k * line_h), line, fill=(170, 0, 0) if (k == 0 and r["error"]) else (0, 0, 0))
     canvas.save(path)

@@ -1,7 +1,9 @@
 """The LLM stages of the study over one shard of evaluation triplets: classify, judge + refine, repeat.
 
-Backends: ``features`` (offline: :mod:`.features`), ``openai``/``openai-batch`` (the shared ``llm``
-section's server, through :mod:`skytext.llm.runner`). Every triplet that enters a stage leaves it in the answers or in the
+Backends: classify ``features`` (offline: :mod:`.features`), judge ``features`` or ``rules`` (offline:
+:func:`.features.model_judge`, :func:`.features.rule_judge`), and ``openai``/``openai-batch`` for either (the
+``llm`` client settings' server, through :mod:`skytext.llm.runner`). Each stage takes its backend and the
+settings it reads as arguments; :class:`Context` holds what they share. Every triplet that enters a stage leaves it in the answers or in the
 rejects with the reason and the raw answer. Answers are cached under ``llm.cache_dir/transients`` by a key
 over the model, prompt version and text hash, sampling parameters, schema, the PNG of the triplet, the
 few-shot set and, for the judge and refinement, the answer and critique they see -- so a rerun makes no calls.
@@ -35,39 +37,45 @@ REASK = "Reply again with only the JSON object the instructions ask for."
 ANSWER_SPEC = AnswerSpec(P.parse_answer, REASK, "triplet", "result", "classify")
 VERDICT_SPEC = AnswerSpec(P.parse_verdict, REASK, "triplet", "result", "judge")
 VERDICT_COLUMNS = {"obs_id": "string", "coherence": "int64", "interest_valid": "string", "critique": "string",
-                   "backend": "string"}
+                   "backend": "string", "p_real": "float64"}  # p_real: the features judge's own view (else NaN)
 
 
 @dataclass
 class Context:
-    """What every stage of a shard needs."""
+    """What every stage of a shard needs: the render settings, the llm client settings, the prompt, the
+    offline models and the few-shot examples."""
 
-    tcfg: dict[str, Any]  # the transients section
-    llm: dict[str, Any]  # the llm section
+    render: dict[str, Any]  # transients.prompt: stretch, scale, marker, detail
+    llm: dict[str, Any]  # the llm client settings (transients/common.smk: TRN_LLM)
     prompt: P.TPrompt
     feat_model: dict[str, Any]
+    seed: int
+    judge_model: Any = None  # the fitted ``features`` judge (judge.backend: features)
     examples: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
     examples_sha: str = ""
-    seed: int = 0
     client: ChatClient | None = None
     stats: Stats = field(default_factory=Stats)
 
     def png(self, cube: np.ndarray) -> bytes:
-        pc = self.tcfg["prompt"]
-        return triplet_png(cube, pc["stretch"], int(pc["scale"]), bool(pc["marker"]))
+        """The PNG a model sees of one triplet."""
+        r = self.render
+        return triplet_png(cube, r["stretch"], int(r["scale"]), bool(r["marker"]))
 
     @property
     def cache(self) -> Cache:
+        """The answer cache of the study (``llm.cache_dir/transients``)."""
         return Cache(self.llm["cache_dir"], kind="transients")
 
-    def params(self, schema_name: str, schema: dict, temperature: float | None = None) -> dict[str, Any]:
-        return {"temperature": self.llm["temperature"] if temperature is None else temperature,
+    def params(self, schema_name: str, schema: dict, temperature: float) -> dict[str, Any]:
+        """The sampling parameters and response format of one kind of request."""
+        return {"temperature": temperature,
                 "max_tokens": self.llm["max_tokens"], "seed": self.llm["seed"],
                 "response_format": P.response_format(schema_name, schema)}
 
     def key(self, task: str, params: dict, **inputs: Any) -> str:
+        """The cache key of one request: model, prompt version and hash, parameters, render settings, inputs."""
         return sha256_json({"task": task, "model": self.llm["model"], "prompt_version": self.prompt.version,
-                            "prompt_sha": self.prompt.sha, "params": params, "render": self.tcfg["prompt"],
+                            "prompt_sha": self.prompt.sha, "params": params, "render": self.render,
                             "inputs": inputs})
 
 
@@ -86,12 +94,14 @@ def _reject(tid: str, stage: str, o: Outcome) -> dict:
 
 
 def rejects_table(rows: list[dict]) -> pd.DataFrame:
+    """The rejects contract's frame plus the raw answer of each reject."""
     df = rejects_frame(rows)
     df["raw"] = pd.Series([r.get("raw", "") for r in rows], dtype="string")
     return df
 
 
 def answers_frame(rows: list[dict]) -> pd.DataFrame:
+    """Answers with the columns and types of :data:`ANSWER_COLUMNS`, sorted by id."""
     return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS)).astype(ANSWER_COLUMNS).sort_values("obs_id").reset_index(drop=True)
 
 
@@ -100,11 +110,12 @@ def answers_frame(rows: list[dict]) -> pd.DataFrame:
 
 def _llm_classify(ids: list[str], cubes: np.ndarray, ctx: Context, backend: str, tag: str,
                   temperature: float | None = None, run: int | None = None) -> dict[str, Outcome]:
-    params = ctx.params("transient_classification", P.ANSWER_SCHEMA, temperature)
+    params = ctx.params("transient_classification", P.ANSWER_SCHEMA,
+                        ctx.llm["temperature"] if temperature is None else temperature)
     reqs = {}
     for tid, cube in zip(ids, cubes):
         png = ctx.png(cube)
-        msgs = P.classify_messages(ctx.prompt, ctx.examples, tid, png, ctx.tcfg["prompt"]["detail"])
+        msgs = P.classify_messages(ctx.prompt, ctx.examples, tid, png, ctx.render["detail"])
         key = ctx.key("classify", params, png=P.png_sha(png), examples=ctx.examples_sha, run=run)
         reqs[tid] = (key, msgs)
     out, _ = ask_cached(reqs, params, ctx.llm, replace(ANSWER_SPEC, tag=tag), ctx.cache, ctx.stats, ctx.client,
@@ -112,11 +123,11 @@ def _llm_classify(ids: list[str], cubes: np.ndarray, ctx: Context, backend: str,
     return out
 
 
-def classify(ids: list[str], cubes: np.ndarray, ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(answers, rejects) of one shard with ``classify.backend``."""
-    backend = ctx.tcfg["classify"]["backend"]
+def classify(ids: list[str], cubes: np.ndarray, ctx: Context, backend: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(answers, rejects) of one shard with ``backend`` (``classify.backend``)."""
     if backend == "features":
-        outs = {t: Outcome(t, {k: v for k, v in F.answer(ctx.feat_model, F.triplet_features(c)).items() if k != "logit"})
+        outs = {t: Outcome(t, {k: v for k, v in F.answer(ctx.feat_model, F.triplet_features(c), 0.0).items()
+                              if k != "logit"})
                 for t, c in zip(ids, cubes)}
         model, version = "features-logreg", "features-v1"
     else:
@@ -131,53 +142,60 @@ def classify(ids: list[str], cubes: np.ndarray, ctx: Context) -> tuple[pd.DataFr
 # ------------------------------------------------------------------------------------------ judge + refine
 
 
-def judge(answers: pd.DataFrame, cubes: dict[str, np.ndarray], ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(verdicts, rejects): the judge sees each triplet and its answer, never the label."""
-    backend = ctx.tcfg["judge"]["backend"]
+def _offline_verdict(backend: str, cube: np.ndarray, answer: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    f = F.triplet_features(cube)
+    if backend == "features":
+        return F.model_judge(f, answer, F.judge_p_real(ctx.judge_model, f))
+    return {k: v for k, v in F.rule_judge(f, answer).items() if k != "evidence"} | {"p_real": float("nan")}
+
+
+def judge(answers: pd.DataFrame, cubes: dict[str, np.ndarray], ctx: Context,
+          backend: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(verdicts, rejects) with ``backend`` (``judge.backend``): the judge sees each triplet and its answer,
+    never the label."""
     recs = answers.to_dict("records")
-    if backend == "rules":
-        rows = [{"obs_id": r["obs_id"], **F.rule_judge(F.triplet_features(cubes[r["obs_id"]]), r)} for r in recs]
-        good = [{k: v for k, v in row.items() if k != "evidence"} | {"backend": backend} for row in rows]
+    if backend in ("rules", "features"):
+        good = [{"obs_id": r["obs_id"], **_offline_verdict(backend, cubes[r["obs_id"]], r, ctx), "backend": backend}
+                for r in recs]
         bad: list[dict] = []
     else:
-        params = ctx.params("transient_verdict", P.JUDGE_SCHEMA)
+        params = ctx.params("transient_verdict", P.JUDGE_SCHEMA, ctx.llm["temperature"])
         reqs = {}
         for r in recs:
             png = ctx.png(cubes[r["obs_id"]])
             shown = {k: r[k] for k in ("class", "explanation", "interest_score")}
             reqs[r["obs_id"]] = (ctx.key("judge", params, png=P.png_sha(png), answer=shown),
-                                 P.judge_messages(ctx.prompt, r["obs_id"], png, shown, ctx.tcfg["prompt"]["detail"]))
+                                 P.judge_messages(ctx.prompt, r["obs_id"], png, shown, ctx.render["detail"]))
         outs, _ = ask_cached(reqs, params, ctx.llm, VERDICT_SPEC, ctx.cache, ctx.stats, ctx.client, backend)
-        good = [{"obs_id": t, **o.result, "backend": backend} for t, o in outs.items() if o.result is not None]
+        good = [{"obs_id": t, **o.result, "backend": backend, "p_real": float("nan")} for t, o in outs.items()
+                if o.result is not None]
         bad = [_reject(t, "transients_judge", o) for t, o in outs.items() if o.result is None]
     df = pd.DataFrame(good, columns=list(VERDICT_COLUMNS)).astype(VERDICT_COLUMNS)
     return df.sort_values("obs_id").reset_index(drop=True), rejects_table(bad)
 
 
-def refine(answers: pd.DataFrame, verdicts: pd.DataFrame, cubes: dict[str, np.ndarray],
-           ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Answers after one refinement round: triplets whose coherence is below ``judge.refine_below`` are asked
-    again with the critique; the rest keep their answer. Columns: the answer's, plus ``refined`` and
-    ``changed`` and ``first_class``. A refinement that fails keeps the first answer (reject logged)."""
-    below = int(ctx.tcfg["judge"]["refine_below"])
+def refine(answers: pd.DataFrame, verdicts: pd.DataFrame, cubes: dict[str, np.ndarray], ctx: Context,
+           backend: str, refine_below: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Answers after one refinement round with ``backend`` (``classify.backend``): triplets whose coherence is
+    below ``refine_below`` are asked again with the critique; the rest keep their answer. Columns: the
+    answer's, plus ``refined`` and ``changed`` and ``first_class``. A refinement that fails keeps the first
+    answer (reject logged)."""
     verdict = verdicts.set_index("obs_id")
-    low = [t for t in answers["obs_id"] if t in verdict.index and int(verdict.loc[t, "coherence"]) < below]
-    backend = ctx.tcfg["classify"]["backend"]
+    low = [t for t in answers["obs_id"] if t in verdict.index and int(verdict.loc[t, "coherence"]) < float(refine_below)]
     by_id = {r["obs_id"]: r for r in answers.to_dict("records")}
     new: dict[str, dict] = {}
     bad: list[dict] = []
     if backend == "features":
         for t in low:
-            f = F.triplet_features(cubes[t])
-            v = F.rule_judge(f, by_id[t]) | {"critique": str(verdict.loc[t, "critique"])}
-            ans = F.refine_offline(ctx.feat_model, f, v)
+            v = {"critique": str(verdict.loc[t, "critique"]), "p_real": float(verdict.loc[t, "p_real"])}
+            ans = F.refine_offline(ctx.feat_model, F.triplet_features(cubes[t]), v)
             new[t] = {k: ans[k] for k in ("class", "explanation", "interest_score")}
     elif low:
-        params = ctx.params("transient_classification", P.ANSWER_SCHEMA)
+        params = ctx.params("transient_classification", P.ANSWER_SCHEMA, ctx.llm["temperature"])
         reqs = {}
         for t in low:
             png = ctx.png(cubes[t])
-            first = P.classify_messages(ctx.prompt, ctx.examples, t, png, ctx.tcfg["prompt"]["detail"])
+            first = P.classify_messages(ctx.prompt, ctx.examples, t, png, ctx.render["detail"])
             shown = {k: by_id[t][k] for k in ("class", "explanation", "interest_score")}
             crit = str(verdict.loc[t, "critique"])
             reqs[t] = (ctx.key("refine", params, png=P.png_sha(png), examples=ctx.examples_sha, answer=shown,
@@ -207,21 +225,23 @@ def refine(answers: pd.DataFrame, verdicts: pd.DataFrame, cubes: dict[str, np.nd
 # ------------------------------------------------------------------------------------------ repeat
 
 
-def repeat(ids: list[str], cubes: np.ndarray, ctx: Context) -> pd.DataFrame:
-    """``repeat.runs`` classifications of each triplet at ``repeat.temperature``: one column per run
-    (``Real``/``Bogus``/``reject``)."""
-    rc, backend = ctx.tcfg["repeat"], ctx.tcfg["classify"]["backend"]
-    table = {"obs_id": ids}
-    for run in range(int(rc["runs"])):
+def repeat(ids: list[str], cubes: np.ndarray, ctx: Context, backend: str, runs: int,
+           temperature: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, rejects): ``runs`` classifications of each triplet at ``temperature`` with ``backend``, one
+    column per run (``Real``/``Bogus``/``reject``); each reject is listed with its reason, its id
+    ``<obs_id>#run<k>``."""
+    table: dict[str, list] = {"obs_id": list(ids)}
+    bad: list[dict] = []
+    for run in range(int(runs)):
         if backend == "features":
             rng = np.random.default_rng([ctx.seed, run])
-            col = [F.answer(ctx.feat_model, F.triplet_features(c), float(rc["temperature"]), rng)["class"]
-                   for c in cubes]
+            col = [F.answer(ctx.feat_model, F.triplet_features(c), float(temperature), rng)["class"] for c in cubes]
         else:
-            outs = _llm_classify(ids, cubes, ctx, backend, f"repeat-{run}", float(rc["temperature"]), run)
+            outs = _llm_classify(ids, cubes, ctx, backend, f"repeat-{run}", float(temperature), run)
             col = [outs[t].result["class"] if outs[t].result is not None else "reject" for t in ids]
+            bad += [_reject(f"{t}#run{run}", "transients_repeat", outs[t]) for t in ids if outs[t].result is None]
         table[f"run_{run}"] = col
-    return pd.DataFrame(table)
+    return pd.DataFrame(table), rejects_table(bad)
 
 
 # ------------------------------------------------------------------------------------------ runs and costs
@@ -229,6 +249,7 @@ def repeat(ids: list[str], cubes: np.ndarray, ctx: Context) -> pd.DataFrame:
 
 def run_summary(stage: str, backend: str, n_in: int, n_out: int, rejects: pd.DataFrame, ctx: Context,
                 t0: float) -> dict[str, Any]:
+    """A stage's ``run.json``: counts, reject reasons, calls, cache hits, retries, tokens and wall time."""
     s = ctx.stats.as_dict()
     return {"stage": stage, "backend": backend, "model": ctx.llm["model"] if backend.startswith("openai") else backend,
             "triplets": int(n_in), "answered": int(n_out), "rejected": int(len(rejects)),
@@ -238,23 +259,23 @@ def run_summary(stage: str, backend: str, n_in: int, n_out: int, rejects: pd.Dat
             "tokens_out": s["tokens_out"], "wall_s": round(time.monotonic() - t0, 3)}
 
 
-def _image_tokens(model: str, cost_cfg: dict[str, Any]) -> int:
-    table = cost_cfg["image_tokens"]
-    hit = price_for(model, {k: {"n": v} for k, v in table.items()})
-    return int(hit["n"]) if hit else int(cost_cfg["default_image_tokens"])
+def _image_tokens(model: str, image_tokens: dict[str, int], default_image_tokens: int) -> int:
+    hit = price_for(model, {k: {"n": v} for k, v in image_tokens.items()})
+    return int(hit["n"]) if hit else int(default_image_tokens)
 
 
 def cost_per_1000(prompt: P.TPrompt, n_examples: int, cost_cfg: dict[str, Any], prices: dict[str, Any],
-                  models: list[str], refine_fraction: float = 0.0, example_answer_chars: int = 200) -> dict[str, Any]:
+                  models: list[str], refine_fraction: float, example_answer_chars: int = 200) -> dict[str, Any]:
     """Estimated USD per 1,000 triplets per model: classify (system + ``n_examples`` example images and
     answers + the candidate image) + judge (its prompt, the answer, the image) + the refined fraction again;
-    text at 4 characters per token, images at ``cost.image_tokens``."""
+    text at 4 characters per token, images at ``cost.image_tokens``. ``cost_cfg`` is the ``transients.cost``
+    section (every key of it is read)."""
     out_tok = int(cost_cfg["output_tokens"])
     text_cls = (len(prompt.system) + n_examples * (example_answer_chars + 30) + 80) / 4
     text_judge = (len(prompt.texts["judge"]) + 4 * out_tok + 80) / 4
     res = {}
     for model in dict.fromkeys(models):
-        img = _image_tokens(model, cost_cfg)
+        img = _image_tokens(model, cost_cfg["image_tokens"], cost_cfg["default_image_tokens"])
         t_cls = text_cls + (n_examples + 1) * img
         t_judge = text_judge + img
         t_ref = t_cls + out_tok + len(prompt.texts["refine"]) / 4 + 60

@@ -12,13 +12,8 @@ import pandas as pd
 import requests
 
 from skytext.core.safepath import safe_join
+from skytext.sources.csc.tap import read_json, tap_query
 from skytext.sources.download import DownloadPolicy, FetchError, with_retries, write_atomic
-
-
-def _tap_query(*args, **kwargs):
-    from skytext.sources.csc import tap_query  # csc imports this module
-
-    return tap_query(*args, **kwargs)
 
 
 def simbad_lookup(ra: float, dec: float, csc: dict, policy: DownloadPolicy) -> dict:
@@ -28,7 +23,7 @@ def simbad_lookup(ra: float, dec: float, csc: dict, policy: DownloadPolicy) -> d
     adql = ("SELECT b.main_id, b.otype, b.ra, b.dec, r.bibcode FROM basic AS b JOIN has_ref AS h ON b.oid = h.oidref "
             "JOIN ref AS r ON r.oidbib = h.oidbibref "
             f"WHERE CONTAINS(POINT('ICRS', b.ra, b.dec), CIRCLE('ICRS', {ra:.7f}, {dec:.7f}, {r:.7f})) = 1")
-    df = _tap_query(csc["simbad_tap_url"], adql, policy, "simbad tap")
+    df = tap_query(csc["simbad_tap_url"], adql, policy, "simbad tap")
     codes = [str(c).strip() for c in df.get("bibcode", pd.Series(dtype=str)) if str(c).strip()]
     otype = ""
     if len(df) and {"otype", "ra", "dec"} <= set(df.columns):
@@ -49,6 +44,7 @@ def otype_class(otype: str, class_map: dict[str, list[str]]) -> str:
 
 
 def ads_token(csc: dict) -> str:
+    """The ADS API token from the environment variable ``ads_token_env`` names (exits when unset)."""
     name = csc["ads_token_env"]
     token = os.environ.get(name, "")
     if not token:
@@ -81,20 +77,13 @@ def ads_abstracts(bibcodes: list[str], csc: dict, token: str, policy: DownloadPo
     return out
 
 
-def _json_cache(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def ads_papers(bibs: list[str], n_links: pd.Series, csc: dict, ads_dir: Path, policy: DownloadPolicy,
                reject, stats: dict) -> list[dict]:
     """Paper rows for ``bibs`` from the ADS cache in ``ads_dir``, asking ADS in batches for the rest; a batch
     that fails becomes rejects (via ``reject``), a bibcode ADS lacks is stored with no abstract (the dataset
     then rejects it as ``no_abstract``)."""
     ads_dir.mkdir(parents=True, exist_ok=True)
-    cached = {b: _json_cache(safe_join(ads_dir, f"{b}.json")) for b in bibs}
+    cached = {b: read_json(safe_join(ads_dir, f"{b}.json")) for b in bibs}
     missing = [b for b in bibs if cached[b] is None]
     token = ads_token(csc) if missing else ""
     for i in range(0, len(missing), csc["ads_batch"]):

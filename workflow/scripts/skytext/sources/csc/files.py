@@ -30,19 +30,17 @@ import pandas as pd
 import requests
 
 from skytext.core.safepath import safe_join, safe_name
+from skytext.sources.csc.tap import adql_str, read_json, tap_query
 from skytext.sources.download import DownloadPolicy, FetchError, fetch_bytes, with_retries, write_atomic
+from skytext.sources.ogip import PHAError, read_ebounds, read_spectrum, rebin_energies
 
 FILETYPES = {"pha": "spectrum", "arf": "arf", "rmf": "rmf"}  # our name -> the CSC file service's filetype
-
-
-def _adql_str(s) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def _any_of(keys: list[tuple], cols: tuple[str, ...]) -> str:
     """ADQL ``(c1 = v1 AND c2 = v2) OR ...`` over ``keys`` (strings quoted)."""
     def lit(v):
-        return _adql_str(v) if isinstance(v, str) else str(int(v))
+        return adql_str(v) if isinstance(v, str) else str(int(v))
     return " OR ".join("(" + " AND ".join(f"{c} = {lit(v)}" for c, v in zip(cols, k)) + ")" for k in keys)
 
 
@@ -62,8 +60,6 @@ TERMS_PER_QUERY = 200  # (stack, region) or (obsid, obi, region) terms per assoc
 
 def _chunked_query(csc: dict, policy, select: str, table: str, keys: list[tuple], cols: tuple[str, ...], what: str,
                    need: tuple[str, ...]) -> pd.DataFrame:
-    from skytext.sources.csc import tap_query  # csc imports this module
-
     parts = [_strip(tap_query(csc["tap_url"], f"SELECT {select} FROM {table} WHERE {_any_of(keys[i: i + TERMS_PER_QUERY], cols)}",
                               policy, what), table, need) for i in range(0, len(keys), TERMS_PER_QUERY)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(need))
@@ -88,11 +84,9 @@ def lookup_observations(names: list[str], csc: dict, policy: DownloadPolicy) -> 
     five-table join through ``csccli/getProperties``; small plain queries keep every TAP answer short):
     master_stack_assoc by name -> stack_observation_assoc by (detect_stack_id, region_id) ->
     observation_source by (obsid, obi, region_id). Rows with NULL ids are dropped (they name no file)."""
-    from skytext.sources.csc import tap_query  # csc imports this module
-
     t = csc["observations"]["tables"]
     a = _strip(tap_query(csc["tap_url"], f"SELECT name, detect_stack_id, region_id, match_type FROM "
-                         f"{t['master_stack_assoc']} WHERE name IN ({', '.join(_adql_str(n) for n in names)})",
+                         f"{t['master_stack_assoc']} WHERE name IN ({', '.join(adql_str(n) for n in names)})",
                          policy, "csc stack assoc"), "master_stack_assoc", ("name", "detect_stack_id", "region_id", "match_type"))
     out: dict[str, list[dict]] = {n: [] for n in names}
     a, stacks = _keys(a, ("detect_stack_id", "region_id"))
@@ -139,6 +133,7 @@ def usable(rows: list[dict], cfg: dict) -> tuple[list[dict], str, str]:
 
 
 def obs_tag(r: dict) -> str:
+    """The observation's folder name: obsid_obi_rregion, zero-padded."""
     return f"{r['obsid']:05d}_{r['obi']:03d}_r{r['region_id']:04d}"
 
 
@@ -170,6 +165,7 @@ def check_fits(body: bytes, what: str) -> bytes:
 
 
 def valid_file(path: Path) -> bool:
+    """Whether ``path`` holds a whole FITS file astropy opens."""
     try:
         check_fits(path.read_bytes(), path.name)
         return True
@@ -219,50 +215,31 @@ def fetch_observation(sid: str, r: dict, files: dict, raw_dir: Path, policy: Dow
                 fetched += 1
             paths[ft] = dest
     if names:
-        known = _read_json(folder / "names.json")
+        known = read_json(folder / "names.json")
         merged = {**(known if isinstance(known, dict) else {}), **{k: safe_name(v) for k, v in names.items()}}
         write_atomic(folder / "names.json", lambda p: p.write_text(json.dumps(merged)))
     return paths, fetched
 
 
 def rebin(pha: Path, rmf: Path, n_channels: int, e_min: float, e_max: float) -> tuple[np.ndarray, float]:
-    """Counts of a raw PHA summed into ``n_channels`` even bins over e_min..e_max keV (channel energies from
-    the RMF's EBOUNDS); raises :class:`skytext.sources.ogip.PHAError` when the files cannot be used."""
-    from astropy.io import fits
-
-    from skytext.sources.ogip import PHAError, read_pha
-
-    counts, exposure = read_pha(pha)
-    try:
-        with fits.open(rmf, memmap=False) as hdul:
-            eb = hdul["EBOUNDS"].data
-            ch, lo, hi = (np.asarray(eb[c], dtype=float) for c in ("CHANNEL", "E_MIN", "E_MAX"))
-    except Exception as exc:  # noqa: BLE001
-        raise PHAError("bad_response", f"{rmf.name}: no usable EBOUNDS ({type(exc).__name__})") from exc
-    with fits.open(pha, memmap=False) as hdul:  # read_pha has opened it: the OGIP SPECTRUM extension exists
-        ext = next(h for h in hdul[1:] if h.header.get("HDUCLAS1") == "SPECTRUM" or h.header.get("EXTNAME") == "SPECTRUM")
-        chan = np.asarray(ext.data["CHANNEL"], dtype=float) if "CHANNEL" in ext.columns.names else np.arange(1, len(counts) + 1.0)
-    if len(chan) != len(counts):
-        raise PHAError("bad_spectrum", f"{pha.name}: {len(chan)} channels but {len(counts)} counts")
-    energy = np.interp(chan, ch, 0.5 * (lo + hi), left=np.nan, right=np.nan)
-    edges = np.linspace(e_min, e_max, n_channels + 1)
-    ok = np.isfinite(energy) & (energy >= e_min) & (energy < e_max)
-    out = np.zeros(n_channels)
-    np.add.at(out, np.clip(np.searchsorted(edges, energy[ok], side="right") - 1, 0, n_channels - 1), counts[ok])
+    """Counts of a raw ACIS PHA summed into ``n_channels`` even bins over e_min..e_max keV (channel energies from
+    the RMF's EBOUNDS, good-quality channels only); raises :class:`skytext.sources.ogip.PHAError` when the
+    files cannot be used: HRC or grating (HETG/LETG) spectra are refused (``not_acis_imaging``)."""
+    sp = read_spectrum(pha)
+    inst, grating = str(sp.header.get("INSTRUME", "")).upper(), str(sp.header.get("GRATING", "NONE")).upper()
+    if inst.startswith("HRC") or grating not in ("NONE", ""):
+        raise PHAError("not_acis_imaging", f"{pha.name}: INSTRUME {inst or '?'}, GRATING {grating}; this study "
+                                           "uses ACIS imaging (non-grating) spectra only")
+    ch, lo, hi = read_ebounds(rmf)
+    energy = np.interp(sp.channel, ch, 0.5 * (lo + hi), left=np.nan, right=np.nan)
+    out = rebin_energies(sp.counts[sp.good], energy[sp.good], n_channels, e_min, e_max)
     if out.sum() <= 0:
         raise PHAError("no_counts", f"{pha.name} has no counts in {e_min}-{e_max} keV")
-    return out.astype(np.int32), exposure
+    return out.astype(np.int32), sp.exposure
 
 
 # the observation's own fault (kept after all retries): remember it and try the next observation
 PERMANENT = {"not_in_archive", "http_400", "http_404", "corrupt_fits", "truncated_fits", "truncated_gzip"}
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def source_files(sid: str, rows: list[dict], csc: dict, raw_dir: Path, policy: DownloadPolicy, n_channels: int,
@@ -274,8 +251,6 @@ def source_files(sid: str, rows: list[dict], csc: dict, raw_dir: Path, policy: D
     the note to try again) and the next one is tried. A transient failure that outlasts the retries
     (timeouts, 5xx, 429) stops the source, so a rerun tries it again. Returns {"obs": [(row, paths, counts,
     exposure)], "fetched": files fetched, "reason", "detail"} (reason and detail when "obs" is empty)."""
-    from skytext.sources.ogip import PHAError
-
     cfg = csc["observations"]
     cands, reason, detail = usable(rows, cfg)
     got, fetched, failures = [], 0, []
@@ -283,7 +258,7 @@ def source_files(sid: str, rows: list[dict], csc: dict, raw_dir: Path, policy: D
         if len(got) >= cfg["max_per_source"]:
             break
         note = safe_join(raw_dir, sid, obs_tag(r), "unusable.json")
-        known = _read_json(note)
+        known = read_json(note)
         if isinstance(known, dict):
             failures.append((known.get("reason", "unusable"), known.get("detail", "")))
             continue

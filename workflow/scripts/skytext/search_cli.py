@@ -9,25 +9,14 @@ import argparse
 import base64
 import html
 import io
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 
-from skytext.core.vocab import read_lines
-
-
-from skytext.eval.query import BACKGROUND_FILE, TEMPLATES_FILE, read_templates, search_index
-
-def find_results_root(index: str | Path) -> Path | None:
-    """The results folder of an index (``<root>/embed/<model>/<split>``): the nearest parent holding
-    ``dataset/proposals.parquet``, or ``None``."""
-    for parent in list(Path(index).resolve().parents)[:4]:
-        if (parent / "dataset" / "proposals.parquet").exists():
-            return parent
-    return None
+from skytext.eval.query import STOP_WORDS_FILE, TEMPLATES_FILE
+from skytext.search import Searcher, find_results_root
 
 
 def annotate(df, root: Path | None):
@@ -42,31 +31,6 @@ def annotate(df, root: Path | None):
     if "gt_class" in obs and obs["gt_class"].notna().any():
         df = df.assign(**{"class": df["obs_id"].map(dict(zip(obs["obs_id"], obs["gt_class"])))})
     return df
-
-
-def read_threshold(args, root: Path | None, index: Path) -> float | None:
-    """``--threshold``, else the ``threshold`` of ``--calibration`` or of ``<root>/eval/search/<model>.json``."""
-    if args.threshold is not None:
-        return args.threshold
-    path = Path(args.calibration) if args.calibration else None
-    if path is None and root is not None:
-        path = root / "eval" / "search" / f"{index.resolve().parent.name}.json"
-    if path is None or not path.exists():
-        if args.calibration:
-            raise OSError(f"calibration file {path} not found")
-        return None
-    return float(json.loads(path.read_text())["threshold"])
-
-
-def verdict(best: float, threshold: float | None, calibrated: bool) -> str:
-    """One comment line on whether a query found anything."""
-    if not calibrated:
-        return "raw cosine similarity (--raw): no calibrated score, no threshold"
-    if threshold is None:
-        return f"best score {best:.2f}; no threshold known (pass --threshold or --calibration, or run search_eval)"
-    if best >= threshold:
-        return f"match: best score {best:.2f} >= threshold {threshold:.2f}"
-    return f"no good match: best score {best:.2f} < threshold {threshold:.2f}"
 
 
 def _resolve(path: str, index: Path) -> Path:
@@ -97,7 +61,7 @@ def _thumbnail(path: Path, size: int = 128) -> str:
 
 def write_html(path: str | Path, results: Sequence[tuple[str, str, object]], index: Path) -> None:
     """One self-contained page: per query its verdict and a table of hits with inline thumbnails."""
-    cols = [c for c in ("rank", "obs_id", "title", "class", "score", "cosine") if c in results[0][2]] if results else []
+    cols = [c for c in ("rank", "obs_id", "title", "class", "score") if c in results[0][2]] if results else []
     parts = ["<!doctype html><meta charset='utf-8'><title>skytext search</title>",
              "<style>body{font-family:sans-serif}td,th{padding:3px 8px;text-align:left}img{display:block}</style>"]
     for query, note, df in results:
@@ -119,17 +83,20 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--index", required=True, help="index folder: images.npy, images.parquet, model.json")
     ap.add_argument("--model-json", default=None, help="model description (default: <index>/model.json)")
     ap.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ap.add_argument("--chunk-size", type=int, default=8192, help="key rows per block of the exact search (memory only)")
     ap.add_argument("--templates", default=str(TEMPLATES_FILE), help="prompt templates, one a line with {}")
-    ap.add_argument("--background", default=str(BACKGROUND_FILE), help="background phrases of the calibrated score")
-    ap.add_argument("--raw", action="store_true", help="rank by the raw cosine of the query as typed")
-    ap.add_argument("--threshold", type=float, default=None, help="calibrated score below which nothing matches")
-    ap.add_argument("--calibration", default=None, help="search_eval JSON whose threshold to use")
+    ap.add_argument("--stop-words", default=str(STOP_WORDS_FILE), help="words left out of the lexical match")
+    ap.add_argument("--n-anchors", type=int, default=None,
+                    help="training captions a query is routed through (default: as the search_eval rule chose it)")
+    ap.add_argument("--raw", action="store_true", help="rank by the raw cosine of the query as typed (no routing)")
+    ap.add_argument("--threshold", type=float, default=None, help="match score below which nothing matches "
+                    "(default: the search_eval rule's, from <results>/eval/search/<model>.json)")
     ap.add_argument("--html", default=None, help="also write a page with thumbnails to this file")
     return ap
 
 
 def _print(query: str, note: str, df) -> None:
-    cols = [c for c in ("rank", "obs_id", "score", "cosine", "title", "class", "path") if c in df]
+    cols = [c for c in ("rank", "obs_id", "score", "title", "class", "path") if c in df]
     print(f"# {query}\n# {note}")
     print("\t".join(cols))
     for r in df[cols].itertuples(index=False):
@@ -139,27 +106,26 @@ def _print(query: str, note: str, df) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the best-matching observations of an index for one or more text queries.
 
-    Queries are ensembled over prompt templates and scored by a calibrated score against background
-    phrases (see :class:`Calibration`); below the threshold chosen on the val split (the search_eval rule),
-    a query is reported as having no good match.
+    Each query is routed through the training abstracts it shares words with (their mean embedding is
+    searched) and gets "no good match" when its match score is below the threshold the search_eval rule
+    chose on the val split; ``--raw`` searches the query as typed, with no verdict.
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     index = Path(args.index)
     try:
-        templates = None if args.raw else read_templates(args.templates)
-        background = None if args.raw else read_lines(args.background)
-        results = search_index(index, args.query, args.k, args.model_json, args.device,
-                               templates=templates, background=background)
-        root = find_results_root(index)
-        threshold = read_threshold(args, root, index)
+        searcher = Searcher.open(index, device=args.device, chunk_size=args.chunk_size, model_json=args.model_json,
+                                 anchors=[] if args.raw else None, threshold=args.threshold,
+                                 n_anchors=1 if args.raw else args.n_anchors,
+                                 templates=None if args.raw else args.templates, stop_words=args.stop_words)
+        results = searcher.search(args.query, args.k)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    shown = []
+    root, shown = find_results_root(index), []
     for text, df in zip(args.query, results):
-        df = annotate(df, root)
-        shown.append((text, verdict(float(df["score"].iloc[0]), threshold, not args.raw), df))
+        note = "raw cosine of the query as typed (--raw): no verdict" if args.raw else df.attrs["verdict"]
+        shown.append((text, note, annotate(df, root)))
         _print(*shown[-1])
     if args.html:
         write_html(args.html, shown, index)

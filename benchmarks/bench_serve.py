@@ -1,0 +1,242 @@
+"""Benchmark: skytext serve on synthetic 100,000-item indices for three studies (images, spectra, transients),
+written in the contracts' formats into a temporary results folder.
+
+Measures, after a warm-up: a search across all studies through the HTTP layer (text encoding by each study's
+text side, calibrated top-k, HTML rendering) p50/p95; an object page p95 (text only, and with its picture);
+the app's resident memory; and the ratio of the search time to a bare NumPy and FAISS exact top-k of one
+query vector over the same three matrices (float32 in memory), measured in the same run.
+
+    python benchmarks/bench_serve.py               # 100,000 items per study
+    python benchmarks/bench_serve.py --n 20000     # smaller
+The image model is the untrained skytext-tiny spec (its scores mean nothing; its cost is the real one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+QUERIES = ["strongly lensed arcs around a cluster", "absorbed hard X-ray source with an iron line",
+           "a bogus detection caused by a saturated star", "spiral galaxy with a bar", "globular cluster",
+           "supernova remnant", "cosmic ray hit", "an accreting white dwarf", "ultraluminous source",
+           "planetary nebula shells", "dwarf galaxy", "hot pixel artefact"]
+
+
+def unit(rng, n: int, d: int, dtype=np.float32) -> np.ndarray:
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(dtype)
+
+
+def write_images(root: Path, n: int, rng) -> None:
+    from skytext.align.models import ModelSpec, load_for_inference
+
+    d = root / "images" / "bench"
+    emb = d / "embed" / "full-abstract" / "test"
+    for sub in ("dataset", "eval/search"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    emb.mkdir(parents=True)
+    spec = ModelSpec(arch="skytext-tiny", config_file=str(ROOT / "resources/model_configs/skytext-tiny.json"),
+                     pretrained=None, mode="full", head_hidden=512, seed=0, weights=None, caption="abstract")
+    spec.to_json(emb / "model.json")
+    model, tok, _ = load_for_inference(str(emb / "model.json"), device="cpu")
+    dim = int(model.encode_text(tok(["x"])).shape[1])
+    ids = [f"o{i:06d}" for i in range(n)]
+    pids = [f"p{i // 3:06d}" for i in range(n)]
+    np.save(emb / "images.npy", unit(rng, n, dim, np.float16))
+    pd.DataFrame({"obs_id": ids, "proposal_id": pids, "path": ""}).to_parquet(emb / "images.parquet")
+    classes = np.array(["spiral", "elliptical", "lens", "globular", "nebula"])[rng.integers(0, 5, n)]
+    obs = pd.DataFrame({"obs_id": ids, "proposal_id": pids, "path": "", "split": "test", "gt_class": classes,
+                        "instrument": "WFC3", "filter": "F606W", "target": "T"})
+    obs.to_parquet(d / "dataset" / "observations.parquet")
+    up = sorted(set(pids))
+    topics = ["spiral galaxies with bars", "giant elliptical galaxies", "globular star clusters", "lensing arcs",
+              "planetary nebulae", "supernova remnants", "dwarf galaxies", "protoplanetary disks"]
+    abstracts = [f"We propose to image {topics[i % len(topics)]} to measure their structure ({i})."
+                 for i in range(len(up))]
+    split = ["train" if i < 1000 else "test" for i in range(len(up))]  # 1000 training captions: the anchors
+    pd.DataFrame({"proposal_id": up, "title": [f"Proposal {p}" for p in up], "abstract": abstracts,
+                  "split": split}).to_parquet(d / "dataset" / "proposals.parquet")
+    (d / "captions").mkdir()
+    pd.DataFrame({"text_id": up, "proposal_id": up, "caption": "abstract", "text": abstracts}).to_parquet(
+        d / "captions" / "abstract.parquet")
+    (d / "eval" / "search" / "full-abstract.json").write_text(json.dumps({"n_anchors": 10, "match_threshold": 0.1}))
+
+
+def write_spectra(root: Path, n: int, rng) -> None:
+    d = root / "spectra" / "bench"
+    for sub in ("dataset", "embed", "models/align"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    ids = [f"S{i:06d}" for i in range(n)]
+    classes = np.array(["agn", "pulsar", "snr", "cv", "ulx"])[rng.integers(0, 5, n)]
+    pd.DataFrame({"source_id": ids, "split": "test", "class": classes,
+                  "powlaw_gamma": rng.normal(2, 0.3, n)}).to_parquet(d / "dataset" / "sources.parquet")
+    np.save(d / "dataset" / "counts.npy", rng.poisson(5, (n, 64)).astype(np.float32))
+    m = 5000  # texts the head stand-in is fitted on
+    np.save(d / "embed" / "text.npy", unit(rng, m, 384))
+    pd.DataFrame({"source_id": ids[:m], "split": "test", "paper_set": ids[:m]}).to_parquet(d / "embed" / "text.parquet")
+    shared = unit(rng, n, 256)
+    np.save(d / "embed" / "shared.npy", shared)
+    pd.DataFrame({"source_id": ids, "split": "test"}).to_parquet(d / "embed" / "shared.parquet")
+    np.savez(d / "models" / "align" / "ensemble.npz", spec=shared, text=unit(rng, m, 256))
+    pd.DataFrame({"text_id": ["t0"], "title": ["A paper"], "abstract": ["Text."], "kind": "individual"}).to_parquet(
+        d / "dataset" / "papers.parquet")
+    pd.DataFrame({"text_id": ["t0"], "source_id": [ids[0]]}).to_parquet(d / "dataset" / "links.parquet")
+
+
+def write_transients(root: Path, n: int, rng, cache: Path) -> None:
+    from skytext.serve.pages.transients import TransientsPage, text_cache_path
+    from skytext.serve.store import open_study
+
+    d = root / "transients" / "bench"
+    for sub in ("dataset", "llm/shards/0", "cnn", "acquire"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    ids = [f"t{i:06d}" for i in range(n)]
+    np.save(d / "acquire" / "triplets.npy", rng.normal(size=(1000, 3, 48, 48)).astype(np.float32))
+    sub = np.array(["supernova", "cosmic_ray", "saturated_star", "hot_pixel", "variable_star"])[rng.integers(0, 5, n)]
+    pd.DataFrame({"obs_id": ids, "modality": "triplet", "path": str(d / "acquire" / "triplets.npy"),
+                  "row": np.arange(n) % 1000, "label": np.where(sub == "supernova", "Real", "Bogus"), "subtype": sub,
+                  "split": "test"}).to_parquet(d / "dataset" / "triplets.parquet")
+    words = ["a compact point source", "a sharp hot pixel", "a bright saturated star with bleeding", "a dipole",
+             "a faint transient on a galaxy"]
+    pd.DataFrame({"obs_id": ids, "class": np.where(sub == "supernova", "Real", "Bogus"),
+                  "explanation": [f"The difference image shows {words[i % 5]} (#{i})." for i in range(n)]}).to_parquet(
+        d / "llm" / "shards" / "0" / "answers.parquet")
+    np.save(d / "cnn" / "embeddings.npy", unit(rng, n, 16))
+    pd.DataFrame({"obs_id": ids}).to_parquet(d / "cnn" / "embeddings.parquet")
+    page = TransientsPage(open_study(root, "transients"), cache)  # the explanations' embeddings, precomputed
+    docs = page.documents()
+    path = text_cache_path(cache, docs["text"].tolist())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, unit(rng, n, 384))
+    docs[["obs_id"]].to_parquet(path.with_suffix(".parquet"))
+
+
+def pct(xs, q) -> float:
+    return float(np.percentile(np.asarray(xs) * 1000, q))
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bare_topk(mats: list[np.ndarray], reps: int = 30) -> dict:
+    """p50 of one query's exact top-10 over every matrix (NumPy; FAISS IndexFlatIP when installed)."""
+    rng = np.random.default_rng(1)
+    qs = [unit(rng, 1, m.shape[1]) for m in mats]
+    out = {}
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for q, m in zip(qs, mats):
+            s = m @ q[0]
+            top = np.argpartition(-s, 10)[:10]
+            top[np.argsort(-s[top])]
+        times.append(time.perf_counter() - t)
+    out["numpy"] = pct(times, 50)
+    try:
+        import faiss
+    except ImportError:
+        return out
+    idx = []
+    for m in mats:
+        ix = faiss.IndexFlatIP(m.shape[1])
+        ix.add(m)
+        idx.append(ix)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for q, ix in zip(qs, idx):
+            ix.search(q, 10)
+        times.append(time.perf_counter() - t)
+    out["faiss"] = pct(times, 50)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="items per study (default 100,000)")
+    ap.add_argument("--reps", type=int, default=40, help="timed searches (default 40)")
+    ap.add_argument("--write", default=None, help=argparse.SUPPRESS)  # (internal) write the data and exit
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    if args.write:  # in a child process, so the app's memory below is the app's alone
+        rng = np.random.default_rng(0)
+        write_images(Path(args.write) / "results", args.n, rng)
+        write_spectra(Path(args.write) / "results", args.n, rng)
+        write_transients(Path(args.write) / "results", args.n, rng, Path(args.write) / "cache")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root, cache = Path(tmp) / "results", Path(tmp) / "cache"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--n", str(args.n), "--write", tmp], check=True)
+        print(f"synthetic indices: {args.n:,} items x 3 studies written in {time.perf_counter() - t:.0f} s")
+        from fastapi.testclient import TestClient
+
+        from skytext.serve.app import create_app
+
+        t = time.perf_counter()
+        app = create_app(root, cache, warm=False)
+        client = TestClient(app)
+        client.get("/")
+        t_start = time.perf_counter() - t
+        t = time.perf_counter()
+        for page in app.state.site.pages.values():
+            page.warm()
+        t_warm = time.perf_counter() - t
+        for q in QUERIES[:4]:  # warm-up
+            client.get("/search", params={"q": q})
+        times = []
+        for i in range(args.reps):
+            q = f"{QUERIES[i % len(QUERIES)]} {i}"  # a new text every time: no encoder cache hit
+            t = time.perf_counter()
+            r = client.get("/search", params={"q": q})
+            times.append(time.perf_counter() - t)
+            assert r.status_code == 200 and len(re.findall(r'class="hit"', r.text)) == 30, r.text[:500]
+        obj, obj_media = [], []
+        for i in range(args.reps):
+            for study, oid in (("images", f"o{i * 997:06d}"), ("spectra", f"S{i * 997:06d}"),
+                               ("transients", f"t{i * 997:06d}")):
+                t = time.perf_counter()
+                assert client.get(f"/object/{study}/{oid}").status_code == 200
+                obj.append(time.perf_counter() - t)
+                kind = {"spectra": "spectrum", "transients": "triplet"}.get(study)
+                if kind:
+                    t = time.perf_counter()
+                    assert client.get(f"/media/{study}/{kind}/{oid}").status_code == 200
+                    obj_media.append(obj[-1] + time.perf_counter() - t)
+        rss = rss_mb()
+        site = app.state.site
+        mats = [np.asarray(site.pages["images"].images.matrix, np.float32),  # (after the RSS reading)
+                np.asarray(site.pages["spectra"].shared.matrix, np.float32),
+                np.asarray(site.pages["transients"].docs.matrix, np.float32)]
+        bare = bare_topk(mats)
+    p50, p95 = pct(times, 50), pct(times, 95)
+    print(f"machine: {torch.get_num_threads()} torch threads (the README's figures: 2 shared cores)")
+    print(f"app start (pages loaded, first page served): {t_start:.1f} s; search side loaded: {t_warm:.1f} s")
+    print(f"search across 3 studies x {args.n:,} items (text encoding included, 10 hits each, HTML): "
+          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms   (targets 30 / 80)")
+    print(f"object page p95: {pct(obj, 95):.1f} ms (text); with its picture: {pct(obj_media, 95):.1f} ms  (target 150)")
+    print(f"app RSS after the run: {rss:.0f} MB  (target <= 2048)")
+    for name, v in bare.items():
+        print(f"bare {name} top-10 of one query over the same 3 matrices: p50 {v:.2f} ms; "
+              f"search / bare = {p50 / v:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

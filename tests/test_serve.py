@@ -1,0 +1,216 @@
+"""The web app's HTTP layer (skytext serve) with FastAPI's TestClient on small synthetic results folders:
+partial and corrupt results, safety (traversal, escaping, query length, headers), search, maps, tables, CLI."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from skytext.serve import cli  # noqa: E402
+from skytext.serve.app import create_app  # noqa: E402
+from skytext.serve.pages import REGISTRY  # noqa: E402
+
+XSS = "<script>alert('xss')</script> & <b>bold</b>"
+CLASS_TEXT = {"pulsar": "a rotation-powered pulsar with pulsed hard X-ray emission",
+              "agn": "an active galactic nucleus, an accreting supermassive black hole in a galaxy",
+              "snr": "a supernova remnant, an expanding shell of shocked gas with thermal lines"}
+
+
+def write_images(root: Path) -> None:
+    """An images study without embeddings: two observations, one proposal whose abstract holds markup."""
+    d = root / "images" / "demo"
+    (d / "dataset").mkdir(parents=True)
+    (d / "images").mkdir()
+    for i in range(2):
+        Image.new("RGB", (16, 16), (i * 100, 50, 50)).save(d / "images" / f"o{i}.png")
+    pd.DataFrame({"obs_id": ["o0", "o1"], "proposal_id": ["p1", "p1"], "modality": "image",
+                  "path": [f"results/images/demo/images/o{i}.png" for i in range(2)], "split": "test",
+                  "gt_class": "spiral", "instrument": "WFPC2", "filter": "F814W", "target": "T"}).to_parquet(
+        d / "dataset" / "observations.parquet")
+    pd.DataFrame({"proposal_id": ["p1"], "title": ["A <i>title</i>"], "abstract": [XSS], "split": ["test"],
+                  "gt_class": ["spiral"]}).to_parquet(d / "dataset" / "proposals.parquet")
+
+
+def write_spectra(root: Path, corrupt: bool = False) -> None:
+    """A spectra study whose shared space is its texts' MiniLM embeddings seen through a fixed linear head."""
+    from skytext.serve.textsearch import minilm_encoder
+    from skytext.core.config import defaults
+
+    d = root / "spectra" / "demo"
+    for sub in ("dataset", "embed", "models/align"):
+        (d / sub).mkdir(parents=True)
+    classes = [c for c in CLASS_TEXT for _ in range(6)]
+    ids = [f"S{i:03d}" for i in range(len(classes))]
+    pd.DataFrame({"source_id": ids, "split": "test", "class": classes,
+                  "powlaw_gamma": np.linspace(1, 3, len(ids))}).to_parquet(d / "dataset" / "sources.parquet")
+    rng = np.random.default_rng(0)
+    np.save(d / "dataset" / "counts.npy", rng.poisson(20, (len(ids), 64)).astype(np.float32))
+    pd.DataFrame({"text_id": [f"P{i}" for i in range(len(ids))], "title": [f"Paper {i}" for i in range(len(ids))],
+                  "abstract": [CLASS_TEXT[c] for c in classes], "kind": "individual"}).to_parquet(
+        d / "dataset" / "papers.parquet")
+    pd.DataFrame({"text_id": [f"P{i}" for i in range(len(ids))], "source_id": ids}).to_parquet(
+        d / "dataset" / "links.parquet")
+    encode = minilm_encoder(defaults("spectra.text_encoder")["model"])
+    text = encode([CLASS_TEXT[c] + f" {i}" for i, c in enumerate(classes)])
+    np.save(d / "embed" / "text.npy", text)
+    pd.DataFrame({"source_id": ids, "split": "test", "paper_set": [f"P{i}" for i in range(len(ids))]}).to_parquet(
+        d / "embed" / "text.parquet")
+    head = rng.normal(size=(text.shape[1], 24)).astype(np.float32)
+    shared = text @ head
+    shared /= np.linalg.norm(shared, axis=1, keepdims=True)
+    np.savez(d / "models" / "align" / "ensemble.npz", spec=shared, text=shared)
+    if corrupt:
+        (d / "embed" / "shared.npy").write_bytes(b"\x93NUMPY garbage")
+    else:
+        np.save(d / "embed" / "shared.npy", shared)
+    pd.DataFrame({"source_id": ids, "split": "test"}).to_parquet(d / "embed" / "shared.parquet")
+
+
+@pytest.fixture
+def results(tmp_path):
+    root = tmp_path / "results"
+    root.mkdir()
+    write_images(root)
+    return root
+
+
+def client(results: Path, tmp_path: Path) -> TestClient:
+    return TestClient(create_app(results, tmp_path / "cache", warm=False))
+
+
+def test_empty_results_folder_shows_every_study_as_not_run(tmp_path):
+    (tmp_path / "results").mkdir()
+    c = client(tmp_path / "results", tmp_path)
+    page = c.get("/")
+    assert page.status_code == 200
+    assert page.text.count("not run") == len(REGISTRY)
+    assert c.get("/search", params={"q": "spiral galaxy"}).status_code == 200
+    assert c.get("/maps").status_code == 200 and c.get("/tables").status_code == 200
+
+
+@pytest.mark.parametrize("url", [
+    "/object/images/..%2F..%2Fetc%2Fpasswd", "/object/images/../../etc/passwd", "/object/images/%2e%2e",
+    "/media/images/image/..%2F..%2F..%2Fetc%2Fpasswd", "/media/images/image/%2Fetc%2Fpasswd",
+    "/media/images/..%2F..%2Fetc/o0", "/static/..%2F..%2Fapp.py", "/static/../app.py", "/object/../../etc/passwd",
+    "/object/images/o9", "/object/nosuchstudy/o0", "/media/images/image/o0%00.png", "/map/images/..%2Fx",
+])
+def test_no_url_reaches_the_file_system(results, tmp_path, url):
+    r = client(results, tmp_path).get(url)
+    assert r.status_code == 404, url
+    assert "root:" not in r.text
+
+
+def test_files_are_served_by_id(results, tmp_path):
+    r = client(results, tmp_path).get("/media/images/image/o0")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert Image.open(__import__("io").BytesIO(r.content)).size == (16, 16)
+
+
+def test_data_text_is_escaped(results, tmp_path):
+    r = client(results, tmp_path).get("/object/images/o0")
+    assert r.status_code == 200
+    assert "<script>alert" not in r.text and "<i>title</i>" not in r.text
+    assert "&lt;script&gt;alert(" in r.text and "&lt;i&gt;title&lt;/i&gt;" in r.text
+
+
+def test_long_query_is_refused_with_a_message(results, tmp_path):
+    c = client(results, tmp_path)
+    r = c.get("/search", params={"q": "x" * 501})
+    assert r.status_code == 400 and "query too long: 501 characters (at most 500)" in r.text
+    assert c.get("/search", params={"q": "x" * 500}).status_code == 200
+
+
+def test_security_headers_on_every_response(results, tmp_path):
+    c = client(results, tmp_path)
+    for url in ("/", "/object/images/o0", "/media/images/image/o0", "/nope", "/static/style.css"):
+        csp = c.get(url).headers.get("content-security-policy", "")
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp.split(
+            "script-src")[1].split(";")[0], url
+
+
+def test_plotly_is_served_from_the_installed_package(results, tmp_path):
+    r = client(results, tmp_path).get("/vendor/plotly.min.js")
+    assert r.status_code == 200 and "javascript" in r.headers["content-type"] and len(r.content) > 1_000_000
+
+
+def test_corrupt_embeddings_give_one_note_and_the_rest_works(results, tmp_path):
+    write_spectra(results, corrupt=True)
+    c = client(results, tmp_path)
+    home = c.get("/").text
+    assert "embeddings embed/shared.npy could not be read" in home
+    assert c.get("/object/spectra/S000").status_code == 200
+    r = c.get("/media/spectra/spectrum/S000")
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    assert "search unavailable" in c.get("/search", params={"q": "pulsar"}).text
+    assert c.get("/object/images/o0").status_code == 200
+
+
+def test_spectra_search_goes_through_the_shared_space(results, tmp_path):
+    write_spectra(results)
+    c = client(results, tmp_path)
+    page = c.get("/search", params={"q": "supernova remnant shell"}).text
+    group = page.split('id="group-spectra"')[1].split("</section>")[0]
+    classes = [s.split('"')[0] for s in group.split('data-class="')[1:]][:5]
+    assert classes.count("snr") >= 4, classes
+    obj = c.get("/object/spectra/S000").text
+    assert "More like this" in obj and "/object/spectra/S00" in obj and "Nearest texts" in obj
+
+
+def test_map_data_from_computed_or_given_coordinates(results, tmp_path):
+    write_spectra(results)
+    ana = results / "analysis" / "demo" / "spectra-shared"
+    ana.mkdir(parents=True)
+    ids = pd.read_parquet(results / "spectra" / "demo" / "embed" / "shared.parquet")["source_id"]
+    coords = pd.DataFrame({"id": ids, "umap_1": np.arange(len(ids), dtype=float), "umap_2": 0.0})
+    coords.to_parquet(ana / "umap.parquet")
+    c = client(results, tmp_path)
+    d = c.get("/api/map/spectra/shared").json()
+    assert d["source"] == "the analysis study's UMAP" and d["x"][:3] == [0.0, 1.0, 2.0]
+    assert list(d["colours"])[0] == "class" and d["colours"]["powlaw_gamma"]["kind"] == "number"
+    assert d["urls"][0] == "/object/spectra/S000"
+    assert c.get("/map/spectra/shared").status_code == 200
+    assert c.get("/map/analysis/spectra-shared").status_code == 200
+    assert c.get("/api/map/analysis/spectra-shared").json()["urls"][0] == "/object/spectra/S000"
+
+
+def test_tables_are_sortable_and_link_errors(results, tmp_path):
+    d = results / "images" / "demo" / "eval"
+    d.mkdir()
+    table = pd.DataFrame({"model": ["full-abstract", "random"], "top10pct": [0.5, 0.1]})
+    table.to_csv(d / "comparison.csv", index=False)
+    page = client(results, tmp_path).get("/tables").text
+    assert 'class="sortable"' in page and "full-abstract" in page and "0.5" in page
+
+
+def test_cli_prints_the_url_and_warns_off_loopback(results, monkeypatch, capsys):
+    ran = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, host, port, log_level: ran.update(host=host, port=port))
+    assert cli.main(["serve", "--results", str(results), "--port", "8123"]) == 0
+    out = capsys.readouterr()
+    assert "http://127.0.0.1:8123/" in out.out and "warning" not in out.err and ran["host"] == "127.0.0.1"
+    assert cli.main(["serve", "--results", str(results), "--host", "0.0.0.0"]) == 0
+    assert "warning: binding 0.0.0.0" in capsys.readouterr().err
+    assert cli.main(["serve", "--results", str(results / "nope")]) == 2
+
+
+def test_pages_import_no_other_study():
+    """Each study page imports the engine and its own study only; every page is registered in one place."""
+    import ast
+
+    from conftest import ROOT
+
+    studies = set(REGISTRY)
+    pages = ROOT / "workflow" / "scripts" / "skytext" / "serve" / "pages"
+    for study in studies:
+        tree = ast.parse((pages / f"{study}.py").read_text())
+        mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        others = {m for m in mods if m.split(".")[:2] in [["skytext", s] for s in studies - {study}]}
+        assert not others, f"{study} page imports {others}"
+        assert any(f"pages.{study}:" in v for v in REGISTRY.values())
