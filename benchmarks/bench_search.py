@@ -85,7 +85,7 @@ def worker(args) -> None:
 
     def skytext(q, kk, k):
         """skytext.eval.search.topk in chunks of --chunk rows."""
-        return topk(q, kk, k, chunk_size=args.chunk)
+        return topk(q, kk, k, chunk_size=args.chunk, device="cpu")
 
     def faiss_flat(q, kk, k):  # the anchor: exact inner-product search, keys copied into the index (float32)
         """FAISS IndexFlatIP over the keys."""

@@ -10,6 +10,7 @@ script and the skytext modules it loads run at import time (function-level impor
 """
 
 import ast
+import functools
 import importlib.metadata as md
 import json
 import re
@@ -71,11 +72,17 @@ def env_requirements(name: str) -> dict[str, str]:
     return out
 
 
+@functools.cache
+def installed() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions providing it (read once: it scans every package)."""
+    return md.packages_distributions()
+
+
 def distributions(import_name: str) -> list[str]:
     """The installed distributions that provide a top-level import name ([] for the standard library)."""
     if import_name in sys.stdlib_module_names or import_name in sys.builtin_module_names:
         return []
-    return [norm(d) for d in md.packages_distributions().get(import_name, [import_name])]
+    return [norm(d) for d in installed().get(import_name, [import_name])]
 
 
 def missing(imports, env: dict[str, str]) -> list[str]:

@@ -88,5 +88,6 @@ def test_micro_demo_end_to_end(micro_all):
     spec = html[html.index("var rulegraph_spec = ") :].split("\n", 1)[0]
     spec = json.loads(spec.removeprefix("var rulegraph_spec = ").rstrip(";"))
     nodes = [v["rule"] for d in spec["data"] if d.get("name") == "node-data" for v in d["values"]]
-    image_rules = [n for n in nodes if n in {"base_model", "train", "embed_images", "embed_texts", "evaluate", "compare"}]
-    assert image_rules and len(image_rules) == len(set(image_rules)), sorted(nodes)  # each image rule once
+    # every image rule is in the report's rule graph (Snakemake draws a rule once per depth at which its jobs sit:
+    # with summary captions the summary models sit deeper than the abstract ones)
+    assert {"base_model", "train", "embed_images", "embed_texts", "evaluate", "compare"} <= set(nodes), sorted(nodes)

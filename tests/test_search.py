@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skytext.eval.search import ranks_of_any_target, ranks_of_targets, topk
+from functools import partial
+
+from skytext.eval import search as _search
+ranks_of_any_target = partial(_search.ranks_of_any_target, device="cpu")  # the CPU, as every test here
+ranks_of_targets = partial(_search.ranks_of_targets, device="cpu")  # the CPU, as every test here
+topk = partial(_search.topk, device="cpu")  # the CPU, as every test here
 from skytext.search_cli import main
 from skytext.core.vocab import read_lines
 
@@ -130,11 +135,11 @@ _MEMORY_CHILD = textwrap.dedent(
     rng = np.random.default_rng(0)
     q = rng.standard_normal((n, 4)).astype(np.float32)
     keys = rng.standard_normal((n, 4)).astype(np.float32)
-    topk(q[:100], keys[:100], 5, 8192)
-    ranks_of_targets(q[:100], keys[:100], np.arange(100), 8192)
+    topk(q[:100], keys[:100], 5, 8192, "cpu")
+    ranks_of_targets(q[:100], keys[:100], np.arange(100), 8192, "cpu")
     before = hwm_mb()
-    topk(q, keys, 5, chunk_size=2048)
-    ranks_of_targets(q, keys, np.arange(n), chunk_size=2048)
+    topk(q, keys, 5, chunk_size=2048, device="cpu")
+    ranks_of_targets(q, keys, np.arange(n), chunk_size=2048, device="cpu")
     print(hwm_mb() - before)
     """
 )
