@@ -54,31 +54,28 @@ class StudyFiles:
         p = self.path(rel)
         return p is not None and p.exists()
 
-    def table(self, rel: str, quiet: bool = False) -> pd.DataFrame | None:
-        """A Parquet (or CSV) table of the study, or ``None`` with a note."""
+    def _read(self, rel: str, read, errors: tuple, quiet: bool, label: str = ""):
+        """``read(path)`` of a file of the study, or ``None`` with a one-line note when it is missing (unless
+        ``quiet``) or ``read`` raises one of ``errors``."""
         p = self.path(rel)
         if p is None or not p.exists():
             if not quiet:
-                self.note(f"{rel} is missing")
+                self.note(f"{label}{rel} is missing")
             return None
         try:
-            return pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a note
-            self.note(f"{rel} could not be read ({type(exc).__name__})")
+            return read(p)
+        except errors as exc:
+            self.note(f"{label}{rel} could not be read ({type(exc).__name__})")
             return None
+
+    def table(self, rel: str, quiet: bool = False) -> pd.DataFrame | None:
+        """A Parquet (or CSV) table of the study, or ``None`` with a note."""
+        return self._read(rel, lambda p: pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p),
+                          (Exception,), quiet)  # any unreadable table becomes a note
 
     def json(self, rel: str, quiet: bool = False) -> dict | None:
         """A JSON file of the study, or ``None`` with a note."""
-        p = self.path(rel)
-        if p is None or not p.exists():
-            if not quiet:
-                self.note(f"{rel} is missing")
-            return None
-        try:
-            return json.loads(p.read_text())
-        except (OSError, ValueError) as exc:
-            self.note(f"{rel} could not be read ({type(exc).__name__})")
-            return None
+        return self._read(rel, lambda p: json.loads(p.read_text()), (OSError, ValueError), quiet)
 
     def vectors(self, rel_npy: str, quiet: bool = False, ids: str | None = None) -> Vectors | None:
         """``<name>.npy`` memory-mapped with ``<name>.parquet`` (or the ``ids`` table), checked (2-D, float,
