@@ -2,12 +2,15 @@
 written in the contracts' formats into a temporary results folder.
 
 Measures, after a warm-up: a search across all studies through the HTTP layer (text encoding by each study's
-text side, calibrated top-k, HTML rendering) p50/p95; an object page p95 (text only, and with its picture);
-the app's resident memory; and the ratio of the search time to a bare NumPy and FAISS exact top-k of one
-query vector over the same three matrices (float32 in memory), measured in the same run.
+text side, a new text every time, calibrated top-k, HTML rendering) p50/p95; an object page p95 per study
+(the page alone, and the page plus its picture: preview, spectrum plot, triplet; a new object every time);
+the app's resident memory (now and peak); and the ratio of the search time to a bare NumPy and FAISS exact
+top-k of one query vector over the same three matrices (float32 in memory), measured in the same run. The app
+runs with the torch threads `skytext serve` sets (skytext.serve.app.TORCH_THREADS).
 
-    python benchmarks/bench_serve.py               # 100,000 items per study
-    python benchmarks/bench_serve.py --n 20000     # smaller
+    python benchmarks/bench_serve.py                        # 100,000 items per study
+    python benchmarks/bench_serve.py --n 20000              # smaller
+    python benchmarks/bench_serve.py --data /tmp/bench      # keep the synthetic results for the next run
 The image model is the untrained skytext-tiny spec (its scores mean nothing; its cost is the real one).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -54,9 +58,15 @@ def write_images(root: Path, n: int, rng) -> None:
     ids = [f"o{i:06d}" for i in range(n)]
     pids = [f"p{i // 3:06d}" for i in range(n)]
     np.save(emb / "images.npy", unit(rng, n, dim, np.float16))
-    pd.DataFrame({"obs_id": ids, "proposal_id": pids, "path": ""}).to_parquet(emb / "images.parquet")
+    (d / "previews").mkdir()  # 500 distinct 96x96 previews, shared round-robin (the page reads one file by id)
+    from PIL import Image
+
+    for j in range(500):
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(d / "previews" / f"{j}.png")
+    paths = [f"results/images/bench/previews/{i % 500}.png" for i in range(n)]
+    pd.DataFrame({"obs_id": ids, "proposal_id": pids, "path": paths}).to_parquet(emb / "images.parquet")
     classes = np.array(["spiral", "elliptical", "lens", "globular", "nebula"])[rng.integers(0, 5, n)]
-    obs = pd.DataFrame({"obs_id": ids, "proposal_id": pids, "path": "", "split": "test", "gt_class": classes,
+    obs = pd.DataFrame({"obs_id": ids, "proposal_id": pids, "path": paths, "split": "test", "gt_class": classes,
                         "instrument": "WFC3", "filter": "F606W", "target": "T"})
     obs.to_parquet(d / "dataset" / "observations.parquet")
     up = sorted(set(pids))
@@ -126,9 +136,10 @@ def pct(xs, q) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, q))
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """The process's resident memory (``VmHWM``: its peak) in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -170,11 +181,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="items per study (default 100,000)")
     ap.add_argument("--reps", type=int, default=40, help="timed searches (default 40)")
+    ap.add_argument("--data", default=None, help="keep the synthetic results in this folder (written once, reused "
+                    "by later runs with the same --n) instead of a temporary one")
     ap.add_argument("--write", default=None, help=argparse.SUPPRESS)  # (internal) write the data and exit
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(2)
+    from skytext.serve.app import TORCH_THREADS
+
+    torch.set_num_threads(2 if args.write else TORCH_THREADS)  # the app's threads, as `skytext serve` sets them
     if args.write:  # in a child process, so the app's memory below is the app's alone
         rng = np.random.default_rng(0)
         write_images(Path(args.write) / "results", args.n, rng)
@@ -182,9 +197,12 @@ def main() -> None:
         write_transients(Path(args.write) / "results", args.n, rng, Path(args.write) / "cache")
         return
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = args.data or tmp
         root, cache = Path(tmp) / "results", Path(tmp) / "cache"
         t = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--n", str(args.n), "--write", tmp], check=True)
+        if not (args.data and (Path(tmp) / "written").is_file()):
+            subprocess.run([sys.executable, __file__, "--n", str(args.n), "--write", tmp], check=True)
+            (Path(tmp) / "written").write_text(str(args.n))
         print(f"synthetic indices: {args.n:,} items x 3 studies written in {time.perf_counter() - t:.0f} s")
         from fastapi.testclient import TestClient
 
@@ -208,31 +226,35 @@ def main() -> None:
             r = client.get("/search", params={"q": q})
             times.append(time.perf_counter() - t)
             assert r.status_code == 200 and len(re.findall(r'class="hit"', r.text)) == 30, r.text[:500]
-        obj, obj_media = [], []
+        obj, obj_media = {}, {}  # study -> seconds (a new object each time: no picture cache hit)
         for i in range(args.reps):
             for study, oid in (("images", f"o{i * 997:06d}"), ("spectra", f"S{i * 997:06d}"),
                                ("transients", f"t{i * 997:06d}")):
                 t = time.perf_counter()
                 assert client.get(f"/object/{study}/{oid}").status_code == 200
-                obj.append(time.perf_counter() - t)
-                kind = {"spectra": "spectrum", "transients": "triplet"}.get(study)
-                if kind:
-                    t = time.perf_counter()
-                    assert client.get(f"/media/{study}/{kind}/{oid}").status_code == 200
-                    obj_media.append(obj[-1] + time.perf_counter() - t)
-        rss = rss_mb()
+                obj.setdefault(study, []).append(time.perf_counter() - t)
+                kind = {"images": "image", "spectra": "spectrum", "transients": "triplet"}[study]
+                t = time.perf_counter()
+                assert client.get(f"/media/{study}/{kind}/{oid}").status_code == 200
+                obj_media.setdefault(study, []).append(obj[study][-1] + time.perf_counter() - t)
+        rss, peak = rss_mb(), rss_mb("VmHWM")
         site = app.state.site
         mats = [np.asarray(site.pages["images"].images.matrix, np.float32),  # (after the RSS reading)
                 np.asarray(site.pages["spectra"].shared.matrix, np.float32),
                 np.asarray(site.pages["transients"].docs.matrix, np.float32)]
         bare = bare_topk(mats)
     p50, p95 = pct(times, 50), pct(times, 95)
-    print(f"machine: {torch.get_num_threads()} torch threads (the README's figures: 2 shared cores)")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end; the app's torch threads: "
+          f"{torch.get_num_threads()} (skytext serve's)")
     print(f"app start (pages loaded, first page served): {t_start:.1f} s; search side loaded: {t_warm:.1f} s")
     print(f"search across 3 studies x {args.n:,} items (text encoding included, 10 hits each, HTML): "
           f"p50 {p50:.1f} ms, p95 {p95:.1f} ms   (targets 30 / 80)")
-    print(f"object page p95: {pct(obj, 95):.1f} ms (text); with its picture: {pct(obj_media, 95):.1f} ms  (target 150)")
-    print(f"app RSS after the run: {rss:.0f} MB  (target <= 2048)")
+    every = lambda d: [x for v in d.values() for x in v]  # noqa: E731
+    print(f"object page p95: {pct(every(obj), 95):.1f} ms (text); with its picture: {pct(every(obj_media), 95):.1f} ms"
+          "  (target 150)")
+    for study in obj:
+        print(f"  {study}: page p95 {pct(obj[study], 95):.1f} ms, with its picture {pct(obj_media[study], 95):.1f} ms")
+    print(f"app RSS after the run: {rss:.0f} MB, peak {peak:.0f} MB  (target <= 2048)")
     for name, v in bare.items():
         print(f"bare {name} top-10 of one query over the same 3 matrices: p50 {v:.2f} ms; "
               f"search / bare = {p50 / v:.1f}x")

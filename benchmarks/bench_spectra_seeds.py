@@ -2,8 +2,8 @@
 Recall@1 % (the rank cut stated: 1 % of n candidates = rank <= ceil(n/100)) and Recall@1 (rank 1) of the
 ensemble per seed and their mean, beside the shuffled control and chance; with the outliers found.
 
-Each seed runs in its own copy of the workflow, one after the other with ``--cores 2`` (the default study is
-about 200 s on 2 quiet cores). ``--config KEY=VALUE ...`` is passed to snakemake (an ablation, e.g.
+Each seed runs in its own copy of the workflow, one after the other with ``--cores 2`` (the default study
+took about 5 min per seed on 2 cores shared with other jobs, load average 6-9). ``--config KEY=VALUE ...`` is passed to snakemake (an ablation, e.g.
 ``spectra={align: {ensemble: 10}}``); ``--reuse`` only reads the results of an earlier run in ``--workdir``.
 
 Usage: python benchmarks/bench_spectra_seeds.py [--seeds 0 1 2] [--workdir DIR] [--config ...] [--reuse]

@@ -1,5 +1,6 @@
 """Shared test set-up: the skytext package and the fakes are importable; helpers to copy the workflow."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -46,6 +47,38 @@ def import_audit_env(wf: Path, out: Path) -> dict:
     audit = Path(__file__).parent / "audit"
     return {"SKYTEXT_IMPORT_AUDIT": str(out), "SKYTEXT_IMPORT_AUDIT_CODE": os.pathsep.join([str(wf / "workflow" / "scripts"), str(ROOT / "workflow" / "scripts")]),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(audit), os.environ.get("PYTHONPATH")]))}
+
+
+# The modules whose tests share the micro run of all four studies (``micro_all``). Under pytest-xdist (bin/test
+# runs two workers) they go to one worker, first, so the run is made once while the other worker takes the rest
+# of the suite. (xdist's own ``loadgroup`` marks are ignored under pytest 9: it renames items by a private field.)
+MICRO_ALL_MODULES = ("test_conda_envs.py", "test_dag.py", "test_reruns.py", "test_serve_browser.py",
+                     "test_spectra_e2e.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The micro run's modules first; a test elsewhere that asks for the run is a usage error (it would make the
+    run a second time on the other worker)."""
+    stray = [i.nodeid for i in items if i.path.name not in MICRO_ALL_MODULES
+             and ("micro_all" in getattr(i, "fixturenames", ()) or i.get_closest_marker("micro_all"))]
+    if stray:
+        raise pytest.UsageError(f"tests/conftest.py: add the module of {stray[0]} to MICRO_ALL_MODULES (it uses micro_all)")
+    first = [i for i in items if i.path.name in MICRO_ALL_MODULES]
+    ids = {id(i) for i in first}
+    items[:] = first + [i for i in items if id(i) not in ids]
+
+
+if importlib.util.find_spec("xdist"):
+
+    def pytest_xdist_make_scheduler(config, log):
+        """Load scheduling test by test, except that the micro run's modules are one unit on one worker."""
+        from xdist.scheduler import LoadScopeScheduling
+
+        class MicroAllTogether(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return "micro_all" if Path(nodeid.split("::")[0]).name in MICRO_ALL_MODULES else nodeid
+
+        return MicroAllTogether(config, log)
 
 
 @pytest.fixture(scope="session")

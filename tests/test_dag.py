@@ -38,6 +38,14 @@ def test_micro_demo_end_to_end(micro_all):
     assert re.search(r"train full-abstract: step 20/60 loss [0-9.]+ val_loss [0-9.]+ val top-10% [0-9.]+", first.stderr)
     res = json.loads((workflow_copy / "results/images/demo/eval/retrieval.json").read_text())["results"]
     assert {"base/abstract", "full-abstract/abstract", "shuffled-abstract/abstract", "random", "oracle"} <= set(res)
+    # both caption types (abstracts and LLM summaries) go through training, evaluation and the comparison table
+    assert {"base/summary", "full-summary/summary", "shuffled-summary/summary"} <= set(res)
+    import pandas as pd
+
+    table = pd.read_csv(workflow_copy / "results/images/demo/eval/comparison.csv")
+    assert {"full-abstract/abstract", "full-summary/summary"} <= set(table["model"])
+    caps = pd.read_parquet(workflow_copy / "results/images/demo/captions/summary.parquet")
+    assert len(caps) and caps["text"].str.startswith("Objects and phenomena:").all()
     for name, r in res.items():
         for direction in ("image_to_text", "text_to_image"):
             curve = r[direction]["topk_percent"]["accuracy"]
@@ -54,7 +62,6 @@ def test_micro_demo_end_to_end(micro_all):
     import math
 
     import numpy as np
-    import pandas as pd
 
     emb = workflow_copy / "results/images/demo/embed/full-abstract/test"
     img, txt = np.load(emb / "images.npy").astype(np.float64), np.load(emb / "texts_abstract.npy").astype(np.float64)

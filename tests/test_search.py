@@ -440,3 +440,69 @@ def test_read_lines_skips_comments_and_rejects_repeats(tmp_path):
     f.write_text("x\ny\nX\n")
     with pytest.raises(ValueError, match="v.txt:3"):
         read_lines(f)
+
+
+# ------------------------------------------------------------------------------------------------ served search
+@pytest.mark.parametrize("chunk", [7, 64, 1000])
+def test_topk_checked_is_the_engines_topk_bit_for_bit(rng, chunk):
+    """The web app's top-k of keys checked once gives the engine's scores and indices exactly: float32 and
+    float16 keys, ties at the cut, key weights, key blocks that do not divide the keys."""
+    from skytext.search import CheckedKeys, topk_checked
+
+    q, keys = unit(rng, 5, 16), unit(rng, 301, 16)
+    keys[40:60] = keys[3]  # exact duplicates: ties straddle the cut
+    q[0] = keys[3]
+    w = rng.uniform(0.5, 2.0, 301).astype(np.float32)
+    for kk in (keys, keys.astype(np.float16)):
+        checked = CheckedKeys(kk)
+        for k in (1, 10, 25, 400):
+            for weights in (None, w):
+                want = topk(q, kk, k, chunk_size=chunk, key_weights=weights)
+                got = topk_checked(q, checked, k, chunk, key_weights=weights)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+    bad = keys.copy()
+    bad[9, 2] = np.nan
+    with pytest.raises(ValueError, match="keys row 9"):
+        CheckedKeys(bad)
+    with pytest.raises(ValueError, match="non-finite"):
+        topk_checked(np.full((1, 16), np.inf, np.float32), CheckedKeys(keys), 3, chunk)
+
+
+def test_calibrated_search_of_checked_keys_is_the_engines(rng):
+    """serve.textsearch.calibrated_search on checked keys == Calibration.search (z, indices, cosines)."""
+    from skytext.eval.query import Calibration
+    from skytext.serve.textsearch import calibrated_search, neighbours, search_matrix
+
+    keys, bg, q = unit(rng, 500, 24), unit(rng, 30, 24), unit(rng, 3, 24)
+    cal = Calibration.from_embeddings(bg)
+    scales = cal.key_scales(keys, chunk_size=64, device="cpu")
+    checked = search_matrix(keys)
+    assert type(checked).__name__ == "CheckedKeys"
+    want = cal.search(q, keys, 10, chunk_size=1 << 17, scales=scales, device="cpu")
+    got = calibrated_search(cal, q, checked, 10, scales)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    ids = [f"k{i}" for i in range(500)]
+    assert neighbours(checked, 4, 5, ids) == neighbours(keys, 4, 5, ids)
+
+
+def test_searcher_encodes_templates_only_for_queries_that_match_no_anchor(results_tree, monkeypatch):
+    """Searcher.encode skips the text tower for queries routed through anchors; its output is unchanged."""
+    import skytext.search as search_mod
+    from skytext.eval.query import encode_queries
+
+    searcher = search_mod.Searcher.open(results_tree, device="cpu", chunk_size=8, n_anchors=2, threshold=0.5)
+    texts = [QUERY, "banana bread recipe", "arcs of a gravitational lens"]
+    plain = encode_queries(searcher.model, searcher.tokenizer, texts, searcher.templates, "cpu")
+    want = searcher.anchors.route(texts, plain, 2)  # the engine's routing with every query encoded
+    seen = []
+    monkeypatch.setattr(search_mod, "encode_queries", lambda m, t, qs, tm, d: seen.append(list(qs)) or
+                        encode_queries(m, t, qs, tm, d))
+    got = searcher.encode(texts)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert seen == [["banana bread recipe"]]
+    searcher.check_keys()
+    hits = searcher.search([QUERY], 3)[0]
+    assert hits["obs_id"].iloc[0] == "obs7"

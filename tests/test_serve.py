@@ -191,9 +191,11 @@ def test_tables_are_sortable_and_link_errors(results, tmp_path):
 def test_cli_prints_the_url_and_warns_off_loopback(results, monkeypatch, capsys):
     ran = {}
     monkeypatch.setattr("uvicorn.run", lambda app, host, port, log_level: ran.update(host=host, port=port))
+    monkeypatch.setattr("torch.set_num_threads", lambda n: ran.update(threads=n))
     assert cli.main(["serve", "--results", str(results), "--port", "8123"]) == 0
     out = capsys.readouterr()
     assert "http://127.0.0.1:8123/" in out.out and "warning" not in out.err and ran["host"] == "127.0.0.1"
+    assert ran["threads"] == 1  # one torch thread per request (app.TORCH_THREADS)
     assert cli.main(["serve", "--results", str(results), "--host", "0.0.0.0"]) == 0
     assert "warning: binding 0.0.0.0" in capsys.readouterr().err
     assert cli.main(["serve", "--results", str(results / "nope")]) == 2
@@ -214,3 +216,141 @@ def test_pages_import_no_other_study():
         others = {m for m in mods if m.split(".")[:2] in [["skytext", s] for s in studies - {study}]}
         assert not others, f"{study} page imports {others}"
         assert any(f"pages.{study}:" in v for v in REGISTRY.values())
+
+
+def _random_heads(rng, members: int, d_in: int, hidden: int, dim: int) -> dict[str, np.ndarray]:
+    """Text-head arrays in ensemble.npz's format (text_head{k}_w0 [hidden, d_in], _b0, _w1 [dim, hidden], _b1)."""
+    out = {}
+    for k in range(members):
+        out[f"text_head{k}_w0"] = rng.normal(size=(hidden, d_in)).astype(np.float32) / np.sqrt(d_in)
+        out[f"text_head{k}_b0"] = rng.normal(size=hidden).astype(np.float32)
+        out[f"text_head{k}_w1"] = rng.normal(size=(dim, hidden)).astype(np.float32) / np.sqrt(hidden)
+        out[f"text_head{k}_b1"] = rng.normal(size=dim).astype(np.float32)
+    return out
+
+
+def test_trained_text_heads_match_a_torch_reference():
+    """The numpy consumer of ensemble.npz's text heads equals torch's Linear -> GELU -> Linear -> normalize,
+    concatenated over members and divided by sqrt(members)."""
+    import torch
+
+    from skytext.serve.pages.spectra import apply_trained_heads, trained_heads
+
+    rng = np.random.default_rng(3)
+    members, d_in, hidden, dim = 3, 12, 20, 7
+    arrays = _random_heads(rng, members, d_in, hidden, dim)
+    x = rng.normal(size=(9, d_in)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    outs = []
+    with torch.no_grad():
+        for k in range(members):
+            first, last = torch.nn.Linear(d_in, hidden), torch.nn.Linear(hidden, dim)
+            first.weight.copy_(torch.from_numpy(arrays[f"text_head{k}_w0"]))
+            first.bias.copy_(torch.from_numpy(arrays[f"text_head{k}_b0"]))
+            last.weight.copy_(torch.from_numpy(arrays[f"text_head{k}_w1"]))
+            last.bias.copy_(torch.from_numpy(arrays[f"text_head{k}_b1"]))
+            net = torch.nn.Sequential(first, torch.nn.GELU(), torch.nn.Dropout(0.1), last).eval()
+            outs.append(torch.nn.functional.normalize(net(torch.from_numpy(x)), dim=1))
+    ref = (torch.cat(outs, dim=1) / np.sqrt(members)).numpy()
+    heads = trained_heads(arrays)
+    assert len(heads) == members
+    got = apply_trained_heads(heads, x)
+    assert got.shape == (9, members * dim) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    assert trained_heads({"spec": np.zeros((2, 2))}) is None
+    broken = dict(arrays)
+    del broken["text_head1_b1"]
+    with pytest.raises(ValueError, match="text head 1 lacks b1"):
+        trained_heads(broken)
+
+
+def test_spectra_search_uses_the_saved_text_heads_when_present(results, tmp_path):
+    """With text_head* arrays in ensemble.npz the query goes through them exactly (and the group says so);
+    without them, through the ridge stand-in (and the group says that)."""
+    from skytext.core.config import defaults
+    from skytext.serve.pages.spectra import apply_trained_heads, trained_heads
+    from skytext.serve.textsearch import minilm_encoder
+
+    write_spectra(results)
+    c = client(results, tmp_path)
+    group = c.get("/search", params={"q": "supernova remnant shell"}).text.split('id="group-spectra"')[1]
+    assert "ridge stand-in" in group.split("</section>")[0]
+    npz = results / "spectra" / "demo" / "models" / "align" / "ensemble.npz"
+    old = dict(np.load(npz))
+    arrays = _random_heads(np.random.default_rng(5), 2, 384, 32, 12)  # 2 members x 12 = the 24-wide shared space
+    np.savez(npz, **old, **arrays)
+    app = create_app(results, tmp_path / "cache2", warm=False)
+    c = TestClient(app)
+    group = c.get("/search", params={"q": "supernova remnant shell"}).text.split('id="group-spectra"')[1]
+    assert "trained text heads" in group.split("</section>")[0] and "stand-in" not in group.split("</section>")[0]
+    page = app.state.site.pages["spectra"]
+    assert page.head_kind == "trained"
+    q = ["a pulsar with pulsed emission"]
+    want = apply_trained_heads(trained_heads(arrays), minilm_encoder(defaults("spectra.text_encoder")["model"])(q))
+    np.testing.assert_array_equal(page.index.encode(q), want)
+
+
+def test_row_lookup_gives_what_iloc_gives(tmp_path):
+    """Rows.get reads a row column by column: the same values, of the same types, as df.iloc (cleaned)."""
+    from skytext.serve.pages.base import Rows, _clean
+
+    df = pd.DataFrame({"id": ["a", "b", "c"], "s": ["x", None, "z"], "f": [1.5, np.nan, 3.0], "i": [1, 2, 3],
+                       "f32": np.array([1, 2, 3], np.float32), "b": [True, False, True], "l": [[1, 2], [3], []],
+                       "ni": pd.array([1, None, 3], dtype="Int64"), "cat": pd.Categorical(["u", "v", "u"])})
+    df.to_parquet(tmp_path / "t.parquet")
+    for table in (df, pd.read_parquet(tmp_path / "t.parquet")):
+        rows = Rows(table, "id")
+        for i, oid in enumerate(table["id"]):
+            want = {c: _clean(v) for c, v in table.iloc[i].items()}
+            got = rows.get(oid)
+            assert list(got) == list(want)
+            for c in want:
+                assert type(got[c]) is type(want[c]), (c, type(got[c]), type(want[c]))
+                assert np.array_equal(got[c], want[c]) if isinstance(want[c], np.ndarray) else got[c] == want[c]
+    assert Rows(df, "id").get("nope") is None and Rows(None, "id").get("a") is None
+
+
+def test_head_requests_answer_like_get_without_a_body(results, tmp_path):
+    c = client(results, tmp_path)
+    for url in ("/", "/object/images/o0", "/media/images/image/o0", "/search?q=spiral", "/static/style.css"):
+        get, head = c.get(url), c.head(url)
+        assert head.status_code == get.status_code == 200, url
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], url
+        assert "default-src 'self'" in head.headers.get("content-security-policy", ""), url
+    assert c.head("/object/images/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    assert c.head("/nope").status_code == 404
+
+
+def test_media_cache_returns_what_the_page_renders(results, tmp_path):
+    """The picture LRU gives the bytes the page renders uncached, renders each picture once, and keeps no
+    answer for an unknown id."""
+    from skytext.serve.pages import base
+
+    write_spectra(results)
+    app = create_app(results, tmp_path / "cache", warm=False)
+    c = TestClient(app)
+    page = app.state.site.pages["spectra"]
+    calls = []
+    media = page.media
+    page.media = lambda kind, oid: calls.append(oid) or media(kind, oid)
+    first = c.get("/media/spectra/spectrum/S001")
+    again = c.get("/media/spectra/spectrum/S001")
+    assert first.status_code == again.status_code == 200 and calls == ["S001"]
+    assert first.content == again.content == media("spectrum", "S001")
+    assert c.get("/media/spectra/spectrum/S999").status_code == 404 and ("spectrum", "S999") not in page._media
+    for i in range(base.MEDIA_CACHE + 3):
+        page._media[("x", str(i))] = b""
+    page.media_cached("spectrum", "S002")
+    assert len(page._media) == base.MEDIA_CACHE and ("spectrum", "S002") in page._media
+    from skytext.serve.pages.spectra import _energies
+
+    np.testing.assert_array_equal(_energies(64), _energies.__wrapped__(64))  # the channel energies, read once
+
+
+def test_transients_prompt_defaults_are_read_once_and_unchanged(tmp_path):
+    from skytext.core.config import defaults
+    from skytext.serve.pages.transients import TransientsPage
+    from skytext.serve.store import open_study
+
+    page = TransientsPage(open_study(tmp_path, "transients"), tmp_path / "cache")
+    assert page._prompt() == defaults("transients.prompt") and page._prompt() is page._prompt()

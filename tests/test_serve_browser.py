@@ -22,24 +22,23 @@ try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - dev dependency
     sync_playwright = None
-pytestmark = pytest.mark.skipif(sync_playwright is None or not Path(CHROMIUM).exists(),
-                                reason="browser tests: no chromium at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = [pytest.mark.skipif(sync_playwright is None or not Path(CHROMIUM).exists(),
+                                 reason="browser tests: no chromium at /usr/bin/chromium (apt-get install chromium)"),
+              pytest.mark.micro_all]  # demo_results asks for the shared micro run at run time
 
-# (study, query, class the top hits must include): measured on the micro run, where the models are tiny and
-# trained for seconds (the image model routed through its training captions finds lenses and ellipticals, not
-# spirals; spectra: 20 epochs on 200 sources); every query's hits are also checked against the engine's own
-# ranking, which does not depend on the models' quality.
-CLASS_QUERIES = [
-    ("images", "gravitational lens arcs", "lens"),
-    ("images", "elliptical galaxy", "elliptical"),
-    ("images", "giant elliptical galaxy", "elliptical"),
-    ("spectra", "active galactic nucleus", "agn"),
-    ("spectra", "rotation-powered pulsar", "pulsar"),
-    ("spectra", "cataclysmic variable accreting white dwarf", "cv"),
-    ("transients", "saturated star", "saturated_star"),
-    ("transients", "a real transient", "supernova"),
-    ("transients", "dipole from bad subtraction", "dipole"),
-]
+# (study, query, class the top hits should include): four per study, of which at least three must find their
+# class (issue 21: "at least 3 class queries per study"). The micro run's models are tiny and trained for seconds
+# (the image model routed through its training captions finds lenses and ellipticals more easily than spirals;
+# spectra: 20 epochs on 200 sources), so one query per study may miss; every query's hits are also checked
+# against the engine's own ranking, which does not depend on the models' quality.
+CLASS_QUERIES = {
+    "images": [("gravitational lens arcs", "lens"), ("elliptical galaxy", "elliptical"),
+               ("giant elliptical galaxy", "elliptical"), ("a planet in our solar system", "planet")],
+    "spectra": [("active galactic nucleus", "agn"), ("rotation-powered pulsar", "pulsar"),
+                ("cataclysmic variable accreting white dwarf", "cv"), ("ultraluminous X-ray source", "ulx")],
+    "transients": [("saturated star", "saturated_star"), ("a real transient", "supernova"),
+                   ("dipole from bad subtraction", "dipole"), ("image edge artefact", "edge")],
+}
 TOP = 5
 
 
@@ -156,14 +155,20 @@ def test_search_box_gives_grouped_results(page, server):
     assert not [e for e in page.errors if "Content Security Policy" in e]
 
 
-@pytest.mark.parametrize("study,query,klass", CLASS_QUERIES)
-def test_class_queries_find_their_class(page, server, study, query, klass):
-    search(page, server.url, query)
-    top = top_classes(page, study)[:TOP]
-    assert klass in top, f"{query!r}: top {TOP} {study} hits are {top}"
-    shown = page.eval_on_selector_all(f"#group-{study} li.hit", "els => els.map(e => e.dataset.id)")
-    engine = [h.id for h in server.app.state.site.pages[study].search(query, len(shown)).hits]
-    assert shown == engine
+@pytest.mark.parametrize("study", list(CLASS_QUERIES))
+def test_class_queries_find_their_class(page, server, study):
+    found, missed = 0, []
+    for query, klass in CLASS_QUERIES[study]:
+        search(page, server.url, query)
+        top = top_classes(page, study)[:TOP]
+        if klass in top:
+            found += 1
+        else:
+            missed.append(f"{query!r}: top {TOP} hits are {top}")
+        shown = page.eval_on_selector_all(f"#group-{study} li.hit", "els => els.map(e => e.dataset.id)")
+        engine = [h.id for h in server.app.state.site.pages[study].search(query, len(shown)).hits]
+        assert shown == engine, query
+    assert found >= 3, f"{study}: {found} of {len(CLASS_QUERIES[study])} class queries found their class; " + "; ".join(missed)
 
 
 @pytest.mark.parametrize("study,query", [("images", "gravitational lens arcs"), ("spectra", "rotation-powered pulsar"),

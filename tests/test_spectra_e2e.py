@@ -1,8 +1,7 @@
-"""End-to-end: the `spectra` target on the micro config, and the contract the analysis study reads.
-
-Measured: the snakemake run took 873 s on 2 cores shared with six other jobs (load average 16), most of it
-fixed costs (loading the sentence encoder, UMAP's compilation); its limit is an hour (over 3x that), so a busy
-machine slows the test but does not fail it."""
+"""End-to-end: the spectra study of the shared micro run of all four studies (conftest ``micro_all``, whose
+spectra section is tests/configs/spectra-micro.yaml's study with one shard), and the contract the analysis study
+reads. tests/configs/spectra-micro.yaml stays for running the study alone (tests/test_spectra_csc.py builds its
+csc config from it)."""
 
 import json
 
@@ -10,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import copy_workflow, run_snakemake
+from conftest import run_snakemake
 
 pytestmark = pytest.mark.e2e
 
 
-def test_spectra_target_on_micro_config(tmp_path):
-    wf = copy_workflow(tmp_path)
-    run_snakemake(wf, "spectra", "--configfile", "tests/configs/spectra-micro.yaml", timeout=3600)
+def test_spectra_target_on_micro_config(micro_all):
+    wf = micro_all.wf
     res = wf / "results" / "spectra" / "demo"
     src = pd.read_parquet(res / "dataset" / "sources.parquet")
     assert src["source_id"].is_unique and {"class", "split", "is_outlier", "powlaw_gamma", "hard_hm"} <= set(src.columns)
@@ -57,5 +55,5 @@ def test_spectra_target_on_micro_config(tmp_path):
     assert len(pd.read_csv(res / "eval" / "outliers.csv")) > 0
     assert (res / "eval" / "umap.png").stat().st_size > 1000
     # rerun: nothing to do
-    again = run_snakemake(wf, "spectra", "--configfile", "tests/configs/spectra-micro.yaml", "-n", timeout=600)
+    again = run_snakemake(wf, "spectra", "--configfile", micro_all.config, "-n", timeout=600)
     assert "Nothing to be done" in again.stdout + again.stderr

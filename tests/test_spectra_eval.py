@@ -109,3 +109,26 @@ def test_headline_states_the_rank_cut_and_recall_at_rank_1():
     assert h["spectrum_to_text_recall_at_1"]["ensemble"] == 2 / 140
     assert h["spectrum_to_text_recall_at_1pct"]["ensemble"] == 3 / 140
     assert h["ensemble_over_shuffled"] is None  # a control that finds none gives no ratio (no 1/n floor)
+
+
+def test_regression_predictions_table_has_each_scored_source_true_and_moe_values():
+    """eval/regression_predictions.parquet: one row per source of the scored split, <var>_true and <var>_pred."""
+    import numpy as np
+
+    from skytext.spectra.regression import prediction_table
+
+    y = np.array([[1.0, np.nan], [2.0, 5.0], [3.0, 6.0]])
+    pred = np.array([[1.1, 0.0], [2.2, 4.0], [2.9, 6.5]])
+    t = prediction_table(["a", "b", "c"], np.array([True, False, True]), y, pred, ["nh", "kt"], np.array([0, 2]), "test")
+    assert t["source_id"].tolist() == ["a", "c"] and t["has_papers"].tolist() == [True, True]
+    assert list(t.columns) == ["source_id", "split", "has_papers", "nh_true", "nh_pred", "kt_true", "kt_pred"]
+    assert t["kt_true"].isna().tolist() == [True, False] and t["nh_pred"].tolist() == [1.1, 2.9]
+    assert (t["split"] == "test").all()
+
+
+def test_regression_rule_declares_the_predictions_output():
+    from pathlib import Path
+
+    rule = (Path(__file__).resolve().parents[1] / "workflow/rules/spectra/evaluate.smk").read_text()
+    block = rule.split("rule spectra_regression:")[1].split("log:")[0]
+    assert 'eval/regression_predictions.parquet"' in block

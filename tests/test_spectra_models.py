@@ -151,3 +151,40 @@ def test_moe_falls_back_to_exactly_the_spectral_model():
     assert mean.loc[("without_papers", "moe"), "n"] == n_without > 0
     assert mean.loc[("without_papers", "moe"), "r2"] == mean.loc[("without_papers", "spectral"), "r2"]
     assert mean.loc[("with_papers", "spectral"), "n"] == int(((split == "test") & has).sum())
+
+
+def test_saved_text_heads_reproduce_the_text_tower_with_numpy(tmp_path):
+    """ensemble.npz holds each member's text head (text_head{k}_w0/b0/w1/b1); numpy applying them (Linear,
+    exact GELU, Linear, L2-normalise, members concatenated / sqrt(members)) gives project()'s text tower."""
+    import math
+
+    import pandas as pd
+    from scipy.special import erf
+
+    from skytext.spectra.align import run_align
+
+    latent, src, text, tmeta, papers, paper_ids, links = _toy_study()
+    text = text / np.linalg.norm(text, axis=1, keepdims=True)
+    p = {k: str(tmp_path / k) for k in ("z.npy", "aug.npy", "src.parquet", "t.npy", "tm.parquet", "p.npy",
+                                        "pid.parquet", "l.parquet", "ens.npz", "shf.npz", "h.csv", "sh.npy",
+                                        "shid.parquet")}
+    np.save(p["z.npy"], latent), np.save(p["aug.npy"], np.stack([latent + 0.01]))
+    src.to_parquet(p["src.parquet"]), tmeta.to_parquet(p["tm.parquet"]), links.to_parquet(p["l.parquet"])
+    np.save(p["t.npy"], text), np.save(p["p.npy"], papers)
+    pd.DataFrame({"text_id": paper_ids}).to_parquet(p["pid.parquet"])
+    cfg = {"dim": 4, "hidden": 8, "epochs": 2, "batch_size": 16, "lr": 0.003, "weight_decay": 0.0, "dropout": 0.3,
+           "ensemble": 3}
+    run_align(p["z.npy"], p["aug.npy"], p["src.parquet"], p["t.npy"], p["tm.parquet"], p["p.npy"], p["pid.parquet"],
+              p["l.parquet"], ["ensemble", "shuffled"], [p["ens.npz"], p["shf.npz"]], p["h.csv"], p["sh.npy"],
+              p["shid.parquet"], cfg, 0, 1)
+    z = np.load(p["ens.npz"])
+    assert not any(k.startswith("text_head") for k in np.load(p["shf.npz"]).files)
+    outs = []
+    for k in range(3):
+        w0, b0, w1, b1 = (z[f"text_head{k}_{n}"] for n in ("w0", "b0", "w1", "b1"))
+        assert w0.shape == (8, 5) and b0.shape == (8,) and w1.shape == (4, 8) and b1.shape == (4,)
+        h = text @ w0.T + b0
+        y = (0.5 * h * (1 + erf(h / math.sqrt(2)))) @ w1.T + b1
+        outs.append(y / np.linalg.norm(y, axis=1, keepdims=True))
+    assert "text_head3_w0" not in z.files
+    assert np.allclose(np.concatenate(outs, 1) / math.sqrt(3), z["text"], atol=1e-5)

@@ -90,3 +90,27 @@ def test_openai_embeddings_retry_cache_and_reject(tmp_path, monkeypatch):
 def test_summary_texts_use_the_paper_text_offline():
     papers = pd.DataFrame({"text_id": ["a"], "title": ["T"], "abstract": ["Body."]})
     assert summary_texts(papers, None)["text"].tolist() == ["T. Body."]
+
+
+def test_sentence_granularity_embeds_each_sentence_and_averages(monkeypatch):
+    """granularity sentence: a paper's embedding is the L2-normalised mean of its sentences' embeddings."""
+    from skytext.spectra import texts as T
+
+    assert T.sentences("We report a ULX. The spectrum is soft, with N_H = 1.2e21 cm^-2. It lies at z = 0.4.") == [
+        "We report a ULX.", "The spectrum is soft, with N_H = 1.2e21 cm^-2.", "It lies at z = 0.4."]
+    assert T.sentences("no end") == ["no end"]
+    table = {"A one.": [1.0, 0.0], "B two.": [0.0, 1.0], "C.": [3.0, 4.0], "A one. B two.": [0.0, 2.0]}
+    seen = []
+
+    def fake(units, cfg, llm):
+        seen.append(list(units))
+        return np.array([table[u] for u in units], np.float32), list(range(len(units))), {}
+
+    monkeypatch.setattr(T, "_embed_units", fake)
+    texts = pd.DataFrame({"text_id": ["p1", "p2"], "text": ["A one. B two.", "C."]})
+    cfg = {**defaults("spectra.text_encoder"), "granularity": "sentence"}
+    vec, ids, rej = T.embed(texts, cfg, {})
+    assert seen[-1] == ["A one.", "B two.", "C."] and ids["text_id"].tolist() == ["p1", "p2"] and len(rej) == 0
+    assert np.allclose(vec, [[2 ** -0.5, 2 ** -0.5], [0.6, 0.8]])
+    vec, _, _ = T.embed(texts, {**cfg, "granularity": "text"}, {})
+    assert seen[-1] == ["A one. B two.", "C."] and np.allclose(vec, [[0, 1], [0.6, 0.8]])

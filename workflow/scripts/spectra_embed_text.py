@@ -1,4 +1,4 @@
-"""Entry script of rule spectra_embed_text: embed every summary, pool per source (embed/text.npy)."""
+"""Entry script of rule spectra_embed_text: embed every summary, pool per source (embed/text.npy, and text_whole.npy from whole texts)."""
 
 from skytext.core.smk import log_to
 from skytext.spectra.texts import run_embed_text
@@ -14,6 +14,7 @@ if "snakemake" in globals():
             paper_ids_out=snakemake.output.paper_ids,  # noqa: F821
             text_out=snakemake.output.text,  # noqa: F821
             text_ids_out=snakemake.output.text_ids,  # noqa: F821
+            text_whole_out=snakemake.output.text_whole,  # noqa: F821
             rejects_out=snakemake.output.rejects,  # noqa: F821
             text_encoder=dict(snakemake.params.text_encoder),  # noqa: F821
             retry=dict(snakemake.params.retry),  # noqa: F821

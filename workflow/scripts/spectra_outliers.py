@@ -1,4 +1,4 @@
-"""Entry script of rule spectra_outliers: anomaly rankings (shared, spectral, text, combined) and the planted outliers found."""
+"""Entry script of rule spectra_outliers: anomaly rankings (shared, spectral, text, class surprise, combined) and the planted outliers found."""
 
 from skytext.core.smk import log_to
 from skytext.spectra.outliers import run_outliers
@@ -17,6 +17,7 @@ if "snakemake" in globals():
             table_out=snakemake.output.table,  # noqa: F821
             json_out=snakemake.output.json,  # noqa: F821
             method=snakemake.params.method,  # noqa: F821
+            combine=list(snakemake.params.combine),  # noqa: F821
             k=snakemake.params.k,  # noqa: F821
             top_n=snakemake.params.top_n,  # noqa: F821
             seed=snakemake.params.seed,  # noqa: F821

@@ -16,6 +16,7 @@ if "snakemake" in globals():
             table_out=snakemake.output.table,  # noqa: F821
             json_out=snakemake.output.json,  # noqa: F821
             plot_out=snakemake.output.plot,  # noqa: F821
+            predictions_out=snakemake.output.predictions,  # noqa: F821
             regression=dict(snakemake.params.regression),  # noqa: F821
             text_dim=snakemake.params.text_dim,  # noqa: F821
             split=snakemake.params.split,  # noqa: F821

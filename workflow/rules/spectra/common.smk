@@ -59,7 +59,14 @@ ALIGN_KEYS = (
 def text_encoder_leaves():
     """The text_encoder leaves spectra_embed_text reads: the openai backend's endpoint and cache keys only
     when it is the backend."""
-    keys = ["backend", "model", "batch_size", "max_chars", "pool_weighting"]
+    keys = [
+        "backend",
+        "model",
+        "batch_size",
+        "max_chars",
+        "granularity",
+        "pool_weighting",
+    ]
     if SPEC["text_encoder"]["backend"] == "sentence-transformers":
         keys += ["device"]
     if SPEC["text_encoder"]["backend"] == "openai":

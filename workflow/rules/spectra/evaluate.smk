@@ -57,6 +57,7 @@ rule spectra_regression:
             caption="../../report/spectra_regression.rst",
             category="spectra",
         ),
+        predictions=f"{SPEC_RES}/eval/regression_predictions.parquet",
     log:
         f"{SPEC_LOGS}/spectra_regression/all.log",
     benchmark:
@@ -84,7 +85,7 @@ rule spectra_outliers:
         sources=f"{SPEC_RES}/dataset/sources.parquet",
         spectral=f"{SPEC_RES}/embed/spectral.npy",
         spectral_ids=f"{SPEC_RES}/embed/spectral.parquet",
-        text=f"{SPEC_RES}/embed/text.npy",
+        text=f"{SPEC_RES}/embed/text_whole.npy",
         text_ids=f"{SPEC_RES}/embed/text.parquet",
         ensemble=f"{SPEC_RES}/models/align/ensemble.npz",
         texts=expand(
@@ -111,6 +112,7 @@ rule spectra_outliers:
         runtime=20,
     params:
         method=lookup(dpath="spectra/outliers/method", within=config),
+        combine=lookup(dpath="spectra/outliers/combine", within=config),
         k=lookup(dpath="spectra/outliers/k", within=config),
         top_n=lookup(dpath="spectra/outliers/top_n", within=config),
         seed=config["seed"],

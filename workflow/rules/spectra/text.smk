@@ -49,6 +49,7 @@ rule spectra_embed_text:
         paper_ids=f"{SPEC_RES}/embed/papers.parquet",
         text=f"{SPEC_RES}/embed/text.npy",
         text_ids=f"{SPEC_RES}/embed/text.parquet",
+        text_whole=f"{SPEC_RES}/embed/text_whole.npy",
         rejects=f"{SPEC_RES}/embed/text_rejects.parquet",
     log:
         f"{SPEC_LOGS}/spectra_embed_text/all.log",

@@ -78,6 +78,43 @@ def evaluation_of(index: str | Path) -> dict:
     return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
+class CheckedKeys:
+    """An index's keys for a server answering many queries: float32 (a float32 memory map stays a map, another
+    dtype is converted once in RAM), checked finite once. :func:`topk_checked` then searches them without
+    re-reading every key on every query to check it (that check in :func:`skytext.eval.search.topk` costs as
+    much as the search itself for one query)."""
+
+    def __init__(self, keys):
+        arr = np.ascontiguousarray(keys, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] == 0:
+            raise ValueError(f"keys must be a non-empty 2-D array, got shape {arr.shape}")
+        bad = ~np.isfinite(arr).all(axis=1)
+        if bad.any():
+            raise ValueError(f"keys row {int(np.flatnonzero(bad)[0])} has a non-finite value")
+        self.array = arr  # (a float32 memory map stays one: no second copy)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_keys, d)``."""
+        return self.array.shape
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def __getitem__(self, rows):
+        return self.array[rows]
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
+
+def topk_checked(queries, keys: CheckedKeys, k: int, chunk_size: int, *, key_weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`skytext.eval.search.topk` on the CPU (float32, not normalised) over keys checked once
+    (:class:`CheckedKeys`): the same blocks, products, top-k and merge, so the same scores and indices bit for
+    bit; only the per-query finiteness pass over the keys is left out (queries are still checked)."""
+    return topk(queries, keys.array, k, chunk_size, "cpu", key_weights=key_weights, keys_checked=True)
+
+
 class Searcher:
     """A model, an image index and its anchors, loaded once; :meth:`search` answers text queries."""
 
@@ -115,17 +152,33 @@ class Searcher:
                    threshold=thr if built is not None else None, device=device, chunk_size=chunk_size)
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(query embeddings [n, d], match scores [n] or None without anchors)`` for texts."""
-        plain = encode_queries(self.model, self.tokenizer, list(texts), self.templates, self.device)
+        """``(query embeddings [n, d], match scores [n] or None without anchors)`` for texts. A query that
+        matches an anchor is its anchors' mean embedding, so its templates are encoded only when some query
+        matches none (the result is the same; the text tower runs only when its output is used)."""
+        texts = list(texts)
         if self.anchors is None:
-            return plain, None
-        return self.anchors.route(list(texts), plain, self.n_anchors)
+            return encode_queries(self.model, self.tokenizer, texts, self.templates, self.device), None
+        lex = self.anchors.lexical.scores(texts)
+        unmatched = [i for i, row in enumerate(lex) if not (row.size and row.max() > 0)]
+        plain = np.zeros((len(texts), self.anchors.embeddings.shape[1]), dtype=np.float32)
+        if unmatched:
+            plain[unmatched] = encode_queries(self.model, self.tokenizer, [texts[i] for i in unmatched],
+                                              self.templates, self.device)
+        return self.anchors.route(texts, plain, self.n_anchors)
+
+    def check_keys(self) -> None:
+        """Hold the keys in RAM, checked once (:class:`CheckedKeys`), for many searches (the web app)."""
+        if not isinstance(self.keys, CheckedKeys):
+            self.keys = CheckedKeys(self.keys)
 
     def search(self, texts: Sequence[str], k: int) -> list[pd.DataFrame]:
         """Top-``k`` rows per text: DataFrames with rank, obs_id, proposal_id, score (cosine), path; each with
         ``attrs`` match_score, threshold, match (``None`` when unknown) and a one-line verdict."""
         q, match = self.encode(texts)
-        scores, idx = topk(q, self.keys, k, self.chunk_size, self.device)
+        if isinstance(self.keys, CheckedKeys):
+            scores, idx = topk_checked(q, self.keys, k, self.chunk_size)
+        else:
+            scores, idx = topk(q, self.keys, k, self.chunk_size, self.device)
         out = []
         for j, (s, i) in enumerate(zip(scores, idx)):
             rows = self.meta.iloc[i]

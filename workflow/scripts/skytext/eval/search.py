@@ -25,6 +25,7 @@ Text queries (routing through training abstracts, templates, the "no good match"
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -58,11 +59,19 @@ def _check_pair(queries, keys) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block(
-    name: str, arr: np.ndarray, start: int, stop: int, device: torch.device, normalize: bool, dtype=torch.float32
+    name: str, arr: np.ndarray, start: int, stop: int, device: torch.device, normalize: bool, dtype=torch.float32,
+    check: bool = True,
 ) -> torch.Tensor:
-    """Rows ``start:stop`` of ``arr`` as a ``dtype`` tensor on ``device``, checked finite (and normalised)."""
-    t = torch.from_numpy(np.ascontiguousarray(arr[start:stop], dtype=np.float32)).to(device)
-    if not bool(torch.isfinite(t.sum(dim=1)).all()):  # one cheap pass; a NaN or inf anywhere makes its row sum so
+    """Rows ``start:stop`` of ``arr`` as a ``dtype`` tensor on ``device``, checked finite unless ``check`` is
+    false (and normalised)."""
+    rows = np.ascontiguousarray(arr[start:stop], dtype=np.float32)
+    if rows.flags.writeable:
+        t = torch.from_numpy(rows).to(device)
+    else:  # a read-only memory map: torch warns that writing to the tensor is undefined; nothing here writes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(rows).to(device)
+    if check and not bool(torch.isfinite(t.sum(dim=1)).all()):  # one cheap pass; a NaN or inf anywhere makes its row sum so
         finite = torch.isfinite(t).all(dim=1)
         if not bool(finite.all()):  # (else only a finite row summed past float32's range: accepted)
             row = start + int((~finite).nonzero()[0, 0])
@@ -148,6 +157,7 @@ def topk(
     key_chunk_size: int | None = None,
     matmul_dtype: str = "float32",
     key_weights=None,
+    keys_checked: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best-scoring keys of every query, by inner product, exact.
 
@@ -165,6 +175,9 @@ def topk(
             on the chunking; in float64 such copies tie exactly (in practice) at twice the cost.
         key_weights: optional ``[nk]`` factors: the score of key ``j`` becomes ``(q . k_j) * w_j`` (e.g. the
             per-image scale of a calibrated score, :class:`skytext.eval.query.Calibration`), applied block by block.
+        keys_checked: the caller has checked every key finite once (a server answering many queries over the
+            same keys, :class:`skytext.search.CheckedKeys`): the per-block finiteness pass over the keys, which
+            costs as much as the search for a single query, is skipped. Queries are always checked.
 
     Returns:
         ``(scores, indices)``: float32 and int64 arrays ``[nq, min(k, nk)]``, each row ordered by descending
@@ -185,7 +198,7 @@ def topk(
             qt = _block("queries", q, q0, q1, dev, normalize, dt)
             best_v = best_i = None
             for k0, k1 in _spans(kk.shape[0], kc):
-                scores = (qt @ _block("keys", kk, k0, k1, dev, normalize, dt).T).float()
+                scores = (qt @ _block("keys", kk, k0, k1, dev, normalize, dt, check=not keys_checked).T).float()
                 if w is not None:
                     scores *= torch.from_numpy(w[k0:k1]).to(dev)
                 vals, idx = _block_topk(scores, k)

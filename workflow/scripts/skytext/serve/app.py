@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,10 @@ from skytext.serve.store import open_study
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 HITS = 10
+# torch intra-op threads of the served process: a request encodes one short query and scans each index once,
+# work too small to split (on 2 shared cores, MiniLM's encoding of one sentence took 25 ms on one thread and
+# 53 ms on two; the memory-bound top-k the same on both); concurrent requests run in parallel instead
+TORCH_THREADS = 1
 
 
 def plotly_js() -> Path | None:
@@ -59,6 +64,7 @@ class Site:
                 log.exception("page %s failed to load", study)
                 self.notes[study] = f"could not be loaded: {type(exc).__name__}: {str(exc)[:160]}"
         self.ready = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, len(self.pages)), thread_name_prefix="skytext-search")
 
     def warm_all(self) -> None:
         """Load every page's search side (models, indices, thresholds), in the background."""
@@ -108,7 +114,18 @@ def create_app(results: str | Path = "results", cache: str | Path | None = None,
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
-        response = await call_next(request)
+        head = request.method == "HEAD" and not request.url.path.startswith("/static/")
+        if head:  # HEAD is GET without the body (the routes are declared for GET; StaticFiles answers HEAD itself)
+            request.scope["method"] = "GET"
+        try:
+            response = await call_next(request)
+        finally:
+            if head:
+                request.scope["method"] = "HEAD"
+        if head:
+            async for _ in response.body_iterator:  # the GET's body is produced and dropped: HEAD sends none
+                pass
+            response = Response(b"", status_code=response.status_code, headers=dict(response.headers))
         for k, v in safety.HEADERS.items():
             response.headers.setdefault(k, v)
         return response
@@ -143,17 +160,19 @@ def _search_routes(app: FastAPI, site: Site, render) -> None:
         q = q.strip()
         if not q:
             return render("index.html")
-        groups = []
-        for study, page in site.pages.items():
-            if not page.ran or not page.searchable:
-                continue
+
+        def one(study: str, page) -> dict:
             page.warm()
             g = page.search(q, HITS)
             hits = [] if g is None else [{"id": h.id, "score": h.score, "cosine": h.cosine, "url": page.url(h.id),
                                           **page.hit_info(h.id)} for h in g.hits]
-            groups.append({"study": study, "title": page.title, "group": g, "hits": hits,
-                           "unavailable": "; ".join(page.files.notes) or "no search index"})
-        return render("search.html", q=q, groups=groups)
+            return {"study": study, "title": page.title, "group": g, "hits": hits,
+                    "unavailable": "; ".join(page.files.notes) or "no search index"}
+
+        # the studies are searched side by side (each is read-only; a shared text encoder encodes once)
+        jobs = [site.pool.submit(one, study, page) for study, page in site.pages.items()
+                if page.ran and page.searchable]
+        return render("search.html", q=q, groups=[j.result() for j in jobs])
 
     @app.get("/tables", response_class=HTMLResponse)
     def tables():
@@ -179,7 +198,7 @@ def _object_routes(app: FastAPI, site: Site, render) -> None:
         page = site.page(study)
         if page is None or not safety.valid_id(oid) or not safety.valid_id(kind):
             not_found()
-        data = page.media(kind, oid)
+        data = page.media_cached(kind, oid)
         if data is None:
             not_found()
         return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})

@@ -24,9 +24,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def serve(results: str, host: str, port: int, cache: str | None) -> int:
     """Build the app and run it with uvicorn until interrupted; prints the URL, opens nothing."""
+    import torch
     import uvicorn
 
-    from skytext.serve.app import create_app
+    from skytext.serve.app import TORCH_THREADS, create_app
 
     if not Path(results).is_dir():
         print(f"error: results folder {results!r} does not exist (run the workflow first, e.g. bin/demo)",
@@ -35,6 +36,7 @@ def serve(results: str, host: str, port: int, cache: str | None) -> int:
     if not safety.is_loopback(host):
         print(f"warning: binding {host}: the app is reachable from other machines; it has no authentication",
               file=sys.stderr)
+    torch.set_num_threads(TORCH_THREADS)
     app = create_app(results, cache)
     shown = f"[{host}]" if ":" in host else host
     print(f"skytext serve: http://{shown}:{port}/  (results: {Path(results).resolve()}; Ctrl-C stops)", flush=True)

@@ -21,9 +21,19 @@ class Vectors:
     matrix: np.ndarray
     ids: pd.DataFrame
     name: str
+    _keys: object = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.matrix.shape[0])
+
+    def search_keys(self):
+        """The matrix as searched (:func:`skytext.serve.textsearch.search_matrix`: checked once, float32),
+        made on first use and shared by the study's search and its "more like this"."""
+        if self._keys is None:
+            from skytext.serve.textsearch import search_matrix
+
+            self._keys = search_matrix(self.matrix)
+        return self._keys
 
 
 @dataclass

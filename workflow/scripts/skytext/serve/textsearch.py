@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,12 +27,43 @@ IN_RAM_BYTES = 1 << 30  # an index up to this size (as float32) is searched from
 _MINILM: dict[str, object] = {}
 
 
-def search_matrix(keys: np.ndarray) -> np.ndarray:
-    """The keys as a float32 array in RAM when they fit :data:`IN_RAM_BYTES` (each search is then a plain
-    matrix product per chunk, with no float16 conversion), else the memory map itself."""
-    if keys.shape[0] * keys.shape[1] * 4 <= IN_RAM_BYTES:
-        return np.ascontiguousarray(keys, dtype=np.float32)
-    return keys
+def search_matrix(keys):
+    """The keys as :class:`skytext.search.CheckedKeys` (float32, checked finite once, searched by
+    :func:`skytext.search.topk_checked`: the engine's top-k without its per-query pass over every key) when
+    they fit :data:`IN_RAM_BYTES` as float32 (a float32 memory map stays a map; float16 is converted once),
+    else the memory map itself (searched by :func:`skytext.eval.search.topk`, a block at a time)."""
+    from skytext.search import CheckedKeys
+
+    if isinstance(keys, CheckedKeys) or keys.shape[0] * keys.shape[1] * 4 > IN_RAM_BYTES:
+        return keys
+    return CheckedKeys(keys)
+
+
+def engine_topk(queries, keys, k: int, key_weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's exact top-k on the CPU: :func:`skytext.search.topk_checked` for checked keys, else
+    :func:`skytext.eval.search.topk` (the same scores and indices)."""
+    from skytext.search import CheckedKeys, topk_checked
+
+    if isinstance(keys, CheckedKeys):
+        return topk_checked(queries, keys, k, CHUNK, key_weights=key_weights)
+    from skytext.eval.search import topk
+
+    return topk(queries, keys, k, chunk_size=CHUNK, device="cpu", key_weights=key_weights)
+
+
+def calibrated_search(calibration, queries: np.ndarray, keys, k: int, scales: np.ndarray):
+    """``(scores, indices, cosines)``: :meth:`skytext.eval.query.Calibration.search` with the scales given,
+    through :func:`engine_topk` (the same numbers: z by top-k of ``q - mean`` with the key scales, then each
+    hit's cosine)."""
+    from skytext.search import CheckedKeys
+
+    if not isinstance(keys, CheckedKeys):
+        return calibration.search(queries, keys, k, chunk_size=CHUNK, scales=scales, device="cpu")
+    q = np.asarray(queries, dtype=np.float32)
+    z, idx = engine_topk(q - calibration.mean, keys, k, key_weights=scales)
+    rows = np.unique(idx)
+    hits = np.asarray(keys.array[rows], dtype=np.float32)
+    return z, idx, np.einsum("qd,qkd->qk", q, hits[np.searchsorted(rows, idx)])
 
 
 @dataclass
@@ -79,7 +111,7 @@ class TextIndex:
         self.keys, self.ids, self.encode = search_matrix(keys), [str(i) for i in ids], encode
         bg = background if background is not None else read_lines(BACKGROUND_FILE)
         self.calibration = Calibration.from_embeddings(encode(bg))
-        self.scales = self.calibration.key_scales(self.keys, chunk_size=CHUNK, device="cpu")
+        self.scales = self.calibration.key_scales(np.asarray(self.keys), chunk_size=CHUNK, device="cpu")
         self.threshold: float | None = None
 
     def fit_threshold(self, class_queries: list[str], null_queries: list[str] | None = None) -> float:
@@ -94,14 +126,12 @@ class TextIndex:
 
     def best_scores(self, queries: list[str]) -> np.ndarray:
         """The best calibrated score of each query."""
-        z, _, _ = self.calibration.search(self.encode(queries), self.keys, 1, chunk_size=CHUNK, scales=self.scales,
-                                          device="cpu")
+        z, _, _ = calibrated_search(self.calibration, self.encode(queries), self.keys, 1, self.scales)
         return z[:, 0]
 
     def search_vectors(self, q: np.ndarray, limit: int) -> list[list[Hit]]:
         """Hits of already-encoded queries ``[nq, d]``."""
-        z, idx, cos = self.calibration.search(np.asarray(q, np.float32), self.keys, limit, chunk_size=CHUNK,
-                                             scales=self.scales, device="cpu")
+        z, idx, cos = calibrated_search(self.calibration, np.asarray(q, np.float32), self.keys, limit, self.scales)
         return [[Hit(int(i), self.ids[int(i)], float(s), float(c)) for s, c, i in zip(zr, cr, ir)]
                 for zr, cr, ir in zip(z, cos, idx)]
 
@@ -112,19 +142,31 @@ class TextIndex:
 
 def minilm(model: str):
     """The sentence-transformers model of the spectra study's text side, loaded once per process (offline)."""
-    if model not in _MINILM:
-        from skytext.align import text_encoder
+    with _LOAD_LOCK:  # studies warmed side by side load it once
+        if model not in _MINILM:
+            from skytext.align import text_encoder
 
-        _MINILM[model] = text_encoder.load(model, device="cpu")
-    return _MINILM[model]
+            _MINILM[model] = text_encoder.load(model, device="cpu")
+        return _MINILM[model]
+
+
+_ENCODE_LOCK, _LOAD_LOCK = threading.Lock(), threading.Lock()
+
+
+def _encode_one(model: str, text: str) -> np.ndarray:
+    """One text's sentence embedding, cached: a query is encoded once for every study that uses the encoder
+    (studies searched side by side wait for the first one's encoding instead of encoding it again)."""
+    with _ENCODE_LOCK:
+        return _encode_cached(model, text)
 
 
 @lru_cache(maxsize=512)
-def _encode_one(model: str, text: str) -> np.ndarray:
-    """One text's sentence embedding, cached: a query is encoded once for every study that uses the encoder."""
+def _encode_cached(model: str, text: str) -> np.ndarray:
     from skytext.align import text_encoder
 
-    return text_encoder.encode(minilm(model), [text], 64)[0]
+    out = text_encoder.encode(minilm(model), [text], 64)[0]
+    out.setflags(write=False)  # shared by every caller
+    return out
 
 
 def minilm_encoder(model: str) -> Callable[[list[str]], np.ndarray]:
@@ -173,8 +215,6 @@ def file_id(path: Path) -> str:
 
 def neighbours(matrix: np.ndarray, row: int, limit: int, ids: Sequence[str], query: np.ndarray | None = None):
     """``[(id, cosine)]`` of the rows nearest to ``query`` (default: row ``row`` itself, left out)."""
-    from skytext.eval.search import topk
-
     q = np.asarray(matrix[row] if query is None else query, np.float32)[None, :]
-    s, i = topk(q, matrix, limit + 1, chunk_size=CHUNK, device="cpu")
+    s, i = engine_topk(q, matrix, limit + 1)
     return [(str(ids[int(j)]), float(v)) for v, j in zip(s[0], i[0]) if query is not None or int(j) != row][:limit]

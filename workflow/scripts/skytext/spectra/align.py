@@ -83,6 +83,23 @@ def project(models: list[Pair], spec: np.ndarray, text: np.ndarray) -> tuple[np.
     return s.astype(np.float32), t.astype(np.float32)
 
 
+def text_head_arrays(models: list[Pair]) -> dict[str, np.ndarray]:
+    """The text heads' weights as plain arrays (saved in ensemble.npz), so that a query can be embedded into
+    the shared space without torch: for member k = 0..len(models)-1, ``text_head{k}_w0`` [hidden, d_in] and
+    ``text_head{k}_b0`` [hidden] (the first Linear), ``text_head{k}_w1`` [dim, hidden] and
+    ``text_head{k}_b1`` [dim] (the last Linear). Member k's text vector of a sentence embedding x [d_in] is
+    h = GELU(w0 @ x + b0) (the exact, erf GELU: 0.5 h (1 + erf(h / sqrt 2)); dropout is off at inference),
+    y = w1 @ h + b1, y / ||y||; the ensemble's text vector is the concatenation over members of each
+    member's unit vector, divided by sqrt(len(models)) -- exactly :func:`project`'s text tower."""
+    out = {}
+    for k, m in enumerate(models):
+        first, last = m.text.net[0], m.text.net[-1]
+        for name, lin in (("0", first), ("1", last)):
+            out[f"text_head{k}_w{name}"] = lin.weight.detach().numpy().astype(np.float32)
+            out[f"text_head{k}_b{name}"] = lin.bias.detach().numpy().astype(np.float32)
+    return out
+
+
 def control_permutation(n: int, seed: int) -> np.ndarray:
     """A seeded derangement of ``n`` items (no item keeps its place): the shuffled control's source map."""
     order = np.random.default_rng([seed, 99]).permutation(n)
@@ -124,8 +141,9 @@ def training_pairs(latent, src, text, tmeta, papers, paper_ids, links, augmented
 
 
 def train_variant(variant: str, latent, src, text, tmeta, pairs, cfg: dict, seed: int):
-    """(spectrum-tower vectors of every source, text-tower vectors of every text row, per-seed copies, history)
-    of one variant trained on ``pairs`` (:func:`training_pairs`); the ensemble trains ``cfg["ensemble"]`` seeds."""
+    """(spectrum-tower vectors of every source, text-tower vectors of every text row, per-seed copies, history,
+    the trained models) of one variant trained on ``pairs`` (:func:`training_pairs`); the ensemble trains
+    ``cfg["ensemble"]`` seeds."""
     row_of = {s: i for i, s in enumerate(src["source_id"])}
     rows = np.array([row_of[s] for s in tmeta["source_id"]])
     va = (tmeta["split"] == "val").to_numpy()
@@ -140,14 +158,16 @@ def train_variant(variant: str, latent, src, text, tmeta, pairs, cfg: dict, seed
         s1, t1 = project([m], latent, text)
         per_seed[f"seed{k}_spec"], per_seed[f"seed{k}_text"] = s1, t1
     spec, txt = project(models, latent, text)
-    return spec, txt, per_seed, hist
+    return spec, txt, per_seed, hist, models
 
 
 def run_align(latent: str, augmented: str, spectral_ids: str, text: str, text_ids: str, papers: str,
               paper_ids: str, links: str, variants: list[str], variant_paths: list[str], history_out: str,
               shared_out: str, shared_ids_out: str, align: dict, seed: int, threads: int) -> None:
     """Rule spectra_align: train every variant (the ensemble and the shuffled control) and write each one's
-    shared vectors, and embed/shared.npy (the ensemble's spectrum tower)."""
+    shared vectors, and embed/shared.npy (the ensemble's spectrum tower). ensemble.npz also holds the text
+    heads' weights (:func:`text_head_arrays`: ``text_head{k}_w0``, ``_b0``, ``_w1``, ``_b1``), from which a
+    query's sentence embedding is put into the shared space with numpy alone."""
     threads_for_torch(threads)
     z, src = np.load(latent), pd.read_parquet(spectral_ids)
     tx, tmeta = np.load(text), pd.read_parquet(text_ids)
@@ -157,8 +177,9 @@ def run_align(latent: str, augmented: str, spectral_ids: str, text: str, text_id
     for variant, path in zip(variants, variant_paths):
         pairs = training_pairs(z, src, tx, tmeta, pv, pids, lk, aug, seed if variant == "shuffled" else None)
         print(f"{variant}: {len(pairs[0])} training pairs ({int((tmeta['split'] == 'train').sum())} pooled)")
-        spec, txt, per_seed, h = train_variant(variant, z, src, tx, tmeta, pairs, align, seed)
-        np.savez(path, spec=spec, text=txt, **per_seed)
+        spec, txt, per_seed, h, models = train_variant(variant, z, src, tx, tmeta, pairs, align, seed)
+        heads = text_head_arrays(models) if variant == "ensemble" else {}
+        np.savez(path, spec=spec, text=txt, **per_seed, **heads)
         hist += h
         if variant == "ensemble":
             np.save(shared_out, spec)

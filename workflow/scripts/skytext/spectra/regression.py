@@ -77,11 +77,24 @@ def score_subsets(y: np.ndarray, preds: dict, has: np.ndarray, test: np.ndarray,
     return pd.concat(parts, ignore_index=True)
 
 
+def prediction_table(source_ids, has: np.ndarray, y: np.ndarray, pred: np.ndarray, variables: list[str],
+                     rows: np.ndarray, split: str) -> pd.DataFrame:
+    """One row per source of ``rows`` (the scored split): source_id, split, has_papers and, for every
+    variable, ``<var>_true`` (NaN where the variable is not meaningful) and ``<var>_pred`` (the MoE)."""
+    out = pd.DataFrame({"source_id": pd.Series(np.asarray(source_ids)[rows], dtype="string"), "split": split,
+                        "has_papers": has[rows]})
+    for j, v in enumerate(variables):
+        out[f"{v}_true"] = y[rows, j].astype(float)
+        out[f"{v}_pred"] = pred[rows, j].astype(float)
+    return out
+
+
 def run_regression(sources: str, spectral_ids: str, latent: str, text: str, text_ids: str, ensemble: str,
-                   variables: str, table_out: str, json_out: str, plot_out: str, regression: dict, text_dim: int,
-                   split: str, n_boot: int, seed: int, threads: int) -> None:
+                   variables: str, table_out: str, json_out: str, plot_out: str, predictions_out: str,
+                   regression: dict, text_dim: int, split: str, n_boot: int, seed: int, threads: int) -> None:
     """Rule spectra_regression: eval/regression.csv (every set, both subsets), regression.json (headline, gate
-    weights) and the R^2 bar plot. ``variables``: the source's variables.json."""
+    weights), the R^2 bar plot and regression_predictions.parquet (:func:`prediction_table`: each scored
+    source's true value and MoE prediction of every variable). ``variables``: the source's variables.json."""
     threads_for_torch(threads)
     ids = pd.read_parquet(spectral_ids)
     src = pd.read_parquet(sources).set_index("source_id").loc[ids["source_id"]].reset_index()
@@ -97,6 +110,8 @@ def run_regression(sources: str, spectral_ids: str, latent: str, text: str, text
     gate = moe.gate_weights(xs, avail)[test & has].mean(axis=(0, 2))
     table = score_subsets(y, preds, has, test, names, n_boot, seed)
     table.to_csv(table_out, index=False)
+    prediction_table(src["source_id"], has, y, preds["moe"], names, np.flatnonzero(test), split).to_parquet(
+        predictions_out, index=False)
     r2_bars(table[table["variable"] != "mean"], plot_out)
     mean = table[(table["variable"] == "mean") & (table["subset"] == "with_papers")].set_index("features")
     head = {"mean_r2": mean["r2"].to_dict(), "moe_gain_over_spectral": mean.loc["moe", "r2_gain"],

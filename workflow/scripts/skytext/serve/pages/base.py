@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pandas as pd
 
 from skytext.serve.store import StudyFiles, Vectors, id_lookup
 from skytext.serve.textsearch import Group
+
+MEDIA_CACHE = 512  # pictures kept per study (PNG bytes: tens of kB each)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class StudyPage:
         self.files, self.cache = files, Path(cache)
         self._lock = threading.Lock()
         self._warm = False
+        self._media: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._media_lock = threading.Lock()
 
     @property
     def ran(self) -> bool:
@@ -89,6 +94,22 @@ class StudyPage:
         """PNG bytes of an object's picture by id (never a path from the URL), or ``None`` (override)."""
         return None
 
+    def media_cached(self, kind: str, oid: str) -> bytes | None:
+        """:meth:`media` through a per-page LRU of the last :data:`MEDIA_CACHE` pictures (a result list
+        shows each hit's thumbnail, its object page shows the same picture again); unknown ids are not kept."""
+        key = (kind, str(oid))
+        with self._media_lock:
+            if key in self._media:
+                self._media.move_to_end(key)
+                return self._media[key]
+        data = self.media(kind, oid)
+        if data is not None:
+            with self._media_lock:
+                self._media[key] = data
+                while len(self._media) > MEDIA_CACHE:
+                    self._media.popitem(last=False)
+        return data
+
     # --- maps and tables
     def spaces(self) -> list[Space]:
         """Embedding spaces of the study (override)."""
@@ -116,10 +137,12 @@ def png_bytes(image) -> bytes:
     return buf.getvalue()
 
 
-def figure_png(fig) -> bytes:
-    """PNG bytes of a matplotlib ``Figure`` (made without pyplot: no global state, safe in worker threads)."""
+def figure_png(fig, tight: bool = True) -> bytes:
+    """PNG bytes of a matplotlib ``Figure`` (made without pyplot: no global state, safe in worker threads);
+    ``tight`` crops to the drawn content (matplotlib then draws the figure twice: a figure with a fixed
+    layout passes ``tight=False``)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
@@ -138,11 +161,14 @@ def resolve_data_path(results_root: Path | None, rel: str) -> Path | None:
 
 class Rows:
     """A table with an id -> row map built once, for row look-ups by id (the columns stay in the table's
-    own Arrow/NumPy storage: no Python object per cell)."""
+    own Arrow/NumPy storage: no Python object per cell). A row is read column by column from that storage
+    (NumPy columns by index, extension columns through their array): the values ``df.iloc[i]`` gives, at a
+    fraction of its cost (no Series built per look-up)."""
 
     def __init__(self, df: pd.DataFrame | None, id_column: str):
         self.df = None if df is None else df.reset_index(drop=True)
         self.pos = {} if df is None else id_lookup(df[id_column])
+        self._columns = [] if self.df is None else [(c, _column(self.df[c])) for c in self.df.columns]
 
     def __contains__(self, oid) -> bool:
         return str(oid) in self.pos
@@ -152,7 +178,32 @@ class Rows:
         i = self.pos.get(str(oid))
         if i is None:
             return None
-        return {c: _clean(v) for c, v in self.df.iloc[i].items()}
+        return {c: _clean(col[i]) for c, col in self._columns}
+
+
+class _ArrowStrings:
+    """An Arrow string column read one cell at a time (``str``, missing as ``None``) without a Python object
+    per cell held in memory."""
+
+    def __init__(self, arr):
+        import pyarrow as pa
+
+        arr = pa.array(arr)  # zero-copy through __arrow_array__
+        self.arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+    def __getitem__(self, i: int):
+        return self.arr[i].as_py()
+
+
+def _column(col: pd.Series):
+    """A column indexable by row with the values ``df.iloc[i]`` holds (after :func:`_clean`): NumPy columns as
+    NumPy arrays, Arrow-backed strings through Arrow (``str``; missing as ``None``, as cleaned), other
+    extension columns (nullable integers, categories, Python strings) as their pandas array."""
+    if isinstance(col.dtype, np.dtype):
+        return col.to_numpy()
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+        return _ArrowStrings(col.array)
+    return col.array
 
 
 def _clean(v):

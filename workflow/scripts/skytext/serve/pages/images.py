@@ -13,8 +13,7 @@ import pandas as pd
 
 from skytext.serve.pages.base import Rows, Space, StudyPage, Table, resolve_data_path
 from skytext.serve.store import id_lookup
-from skytext.serve.textsearch import (CHUNK, Group, Hit, TextIndex, disk_cached, file_id, neighbours,
-                                      search_matrix)
+from skytext.serve.textsearch import CHUNK, Group, Hit, TextIndex, disk_cached, file_id, neighbours
 
 
 SUMMARY_SKIP = {"proposal_id", "text_id", "backend", "model", "prompt_version", "split"}  # bookkeeping columns
@@ -76,7 +75,7 @@ class ImagesPage(StudyPage):
 
             self.searcher = Searcher.open(index, device="cpu", chunk_size=CHUNK, n_anchors=None,
                                           model_json=self._spec(index / "model.json"))
-            self.searcher.keys = search_matrix(self.searcher.keys)
+            self.searcher.keys = self.images.search_keys()
             return
         except (ImportError, TypeError, ValueError, KeyError, OSError) as exc:
             self.files.note(f"engine search unavailable ({type(exc).__name__}: {str(exc)[:100]}): "
@@ -95,7 +94,7 @@ class ImagesPage(StudyPage):
         templates = read_templates(TEMPLATES_FILE)
         encode = disk_cached(lambda qs: encode_queries(model, tokenizer, list(qs), templates, device="cpu"),
                              self.cache, file_id(spec) + json.dumps(templates) + _weights_id(spec))
-        self.index = TextIndex(self.images.matrix, self.images.ids["obs_id"], encode, read_lines(BACKGROUND_FILE))
+        self.index = TextIndex(self.images.search_keys(), self.images.ids["obs_id"], encode, read_lines(BACKGROUND_FILE))
         cal = self.files.json(f"eval/search/{self.model}.json", quiet=True)
         if cal is not None and "threshold" in cal:  # search_eval's cut on this same calibrated score
             self.index.threshold = float(cal["threshold"])
@@ -169,13 +168,13 @@ class ImagesPage(StudyPage):
                 ctx["missing"] = f"{oid} is not in the {self.images.name} index: no neighbours"
             else:
                 ctx["similar"] = [self._link(i, s) for i, s in
-                                  neighbours(self.images.matrix, pos, 8, self.images.ids["obs_id"])]
+                                  neighbours(self.images.search_keys(), pos, 8, self.images.ids["obs_id"])]
                 if self.texts is not None:
                     pids = self.texts.ids["proposal_id"].astype(str)
                     q = np.asarray(self.images.matrix[pos], np.float32)
                     ctx["texts"] = [{"proposal_id": p, "score": s, "title": self._proposal(p).get("title", ""),
                                      "url": self._proposal_url(p)}
-                                    for p, s in neighbours(self.texts.matrix, 0, 5, pids, query=q)]
+                                    for p, s in neighbours(self.texts.search_keys(), 0, 5, pids, query=q)]
         return ctx
 
     def _link(self, oid: str, score: float) -> dict:

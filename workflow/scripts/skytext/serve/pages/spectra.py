@@ -4,6 +4,7 @@ the shared/spectral/text spaces and the regression, retrieval and outlier tables
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,47 @@ def apply_head(w: np.ndarray, emb: np.ndarray) -> np.ndarray:
     """Sentence embeddings mapped into the shared space, L2-normalised."""
     y = np.c_[emb, np.ones(len(emb), np.float32)] @ w
     return (y / np.linalg.norm(y, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+
+
+HEAD_KEYS = ("w0", "b0", "w1", "b1")  # ensemble.npz: text_head{k}_w0 [hidden, d_in], _b0, _w1 [dim, hidden], _b1
+
+
+def trained_heads(arrays) -> list[tuple[np.ndarray, ...]] | None:
+    """The aligned text heads saved in ``ensemble.npz`` (``text_head{k}_w0``, ``_b0``, ``_w1``, ``_b1`` for
+    members k = 0, 1, ...) as ``[(w0, b0, w1, b1)]`` float32, or ``None`` when the file holds none. A member
+    with a missing array or mismatched shapes raises ``ValueError`` (a half-written head is not used)."""
+    names = set(getattr(arrays, "files", arrays))
+    heads, k = [], 0
+    while any(f"text_head{k}_{n}" in names for n in HEAD_KEYS):
+        missing = [n for n in HEAD_KEYS if f"text_head{k}_{n}" not in names]
+        if missing:
+            raise ValueError(f"text head {k} lacks {', '.join(missing)}")
+        w0, b0, w1, b1 = (np.asarray(arrays[f"text_head{k}_{n}"], np.float32) for n in HEAD_KEYS)
+        if w0.ndim != 2 or w1.ndim != 2 or b0.shape != (w0.shape[0],) or w1.shape[1] != w0.shape[0] \
+                or b1.shape != (w1.shape[0],):
+            raise ValueError(f"text head {k} has mismatched shapes {w0.shape} {b0.shape} {w1.shape} {b1.shape}")
+        heads.append((w0, b0, w1, b1))
+        k += 1
+    if heads and len({(h[0].shape[1], h[2].shape[0]) for h in heads}) != 1:
+        raise ValueError("the text heads differ in input or output width")
+    return heads or None
+
+
+def apply_trained_heads(heads: list[tuple[np.ndarray, ...]], emb: np.ndarray) -> np.ndarray:
+    """Sentence embeddings ``[n, d_in]`` through the study's text heads, as ``spectra_align`` projects texts:
+    each member x -> Linear(w0, b0) -> GELU (exact, erf) -> Linear(w1, b1) -> L2-normalised; the ensemble's
+    vector is the concatenation over members divided by sqrt(members). float32 ``[n, members * dim]``
+    (unit rows), computed in float64."""
+    from scipy.special import erf
+
+    x = np.asarray(emb, np.float64)
+    outs = []
+    for w0, b0, w1, b1 in heads:
+        h = x @ w0.T.astype(np.float64) + b0
+        h = 0.5 * h * (1.0 + erf(h / np.sqrt(2.0)))
+        y = h @ w1.T.astype(np.float64) + b1
+        outs.append(y / np.linalg.norm(y, axis=1, keepdims=True).clip(1e-12))
+    return (np.concatenate(outs, axis=1) / np.sqrt(len(heads))).astype(np.float32)
 
 
 class SpectraPage(StudyPage):
@@ -66,6 +108,7 @@ class SpectraPage(StudyPage):
         self._ae = None
         self.text_tower: Vectors | None = None
         self.index: TextIndex | None = None
+        self.head_kind: str | None = None  # "trained" (ensemble.npz's text heads) or "ridge" (the stand-in)
         self._counts = None
 
     # ------------------------------------------------------------------ search
@@ -85,9 +128,21 @@ class SpectraPage(StudyPage):
         if probe.shape[1] != self.text.matrix.shape[1]:
             self.files.note("text search is off: the study's texts were embedded by another encoder")
             return
-        w = text_head(np.asarray(self.text.matrix, np.float32), text_out)
-        self.head = w
-        self.index = TextIndex(self.shared.matrix, self.shared.ids["source_id"], lambda qs: apply_head(w, encode(qs)))
+        heads = ens.get("heads")
+        if heads is not None and (heads[0][0].shape[1] != probe.shape[1]
+                                  or len(heads) * heads[0][2].shape[0] != self.shared.matrix.shape[1]):
+            self.files.note("the text heads in models/align/ensemble.npz do not fit the encoder and the shared "
+                            "space: ridge stand-in instead")
+            heads = None
+        if heads is not None:
+            self.head, self.head_kind = heads, "trained"
+            self.index = TextIndex(self.shared.search_keys(), self.shared.ids["source_id"],
+                                   lambda qs: apply_trained_heads(heads, encode(qs)))
+        else:
+            w = text_head(np.asarray(self.text.matrix, np.float32), text_out)
+            self.head, self.head_kind = w, "ridge"
+            self.index = TextIndex(self.shared.search_keys(), self.shared.ids["source_id"],
+                                   lambda qs: apply_head(w, encode(qs)))
         classes = sorted(self.sources["class"].dropna().astype(str).unique()) if self.sources is not None else []
         if classes:
             self.index.fit_threshold([CLASS_PHRASES.get(c, c.replace("_", " ")) for c in classes])
@@ -98,18 +153,31 @@ class SpectraPage(StudyPage):
             self.files.note("models/align/ensemble.npz is missing")
             return None
         try:
-            z = np.load(p, allow_pickle=False)
-            return {"spec": z["spec"], "text": z["text"]}
+            with np.load(p, allow_pickle=False) as z:
+                out = {"text": z["text"], "heads": None}  # (the spectrum tower's copy, "spec", is not needed)
+                try:
+                    out["heads"] = trained_heads(z)
+                except Exception as exc:  # noqa: BLE001 - unusable head weights: the ridge stand-in
+                    self.files.note(f"the text heads in models/align/ensemble.npz are unusable ({str(exc)[:120]}): "
+                                    "ridge stand-in instead")
         except Exception as exc:  # noqa: BLE001
             self.files.note(f"models/align/ensemble.npz could not be read ({type(exc).__name__})")
             return None
+        return out
 
     def search(self, query: str, limit: int) -> Group | None:
         """The study's hits for a text query with calibrated scores and its threshold (``None``: no search)."""
         if self.index is None:
             return None
-        return Group(self.name, self.index.search(query, limit), self.index.threshold,
-                     "sentence encoder + aligned text head into the shared space; calibrated score")
+        return Group(self.name, self.index.search(query, limit), self.index.threshold, self.search_note())
+
+    def search_note(self) -> str:
+        """How a query reaches the shared space: the study's trained text heads, or the ridge stand-in."""
+        if self.head_kind == "trained":
+            return ("sentence encoder + the study's trained text heads (models/align/ensemble.npz) into the shared "
+                    "space; calibrated score")
+        return ("sentence encoder + aligned text head into the shared space (a ridge stand-in fitted on the head's "
+                "saved outputs: ensemble.npz holds no head weights); calibrated score")
 
     def hit_info(self, oid: str) -> dict:
         """Title, true class and thumbnail url of a hit."""
@@ -141,11 +209,11 @@ class SpectraPage(StudyPage):
             pos = self.shared_pos.get(str(oid))
             if pos is not None:
                 ctx["similar"] = [self._link(i, s) for i, s in
-                                  neighbours(self.shared.matrix, pos, 8, self.shared.ids["source_id"])]
+                                  neighbours(self.shared.search_keys(), pos, 8, self.shared.ids["source_id"])]
                 if self.text_tower is not None:
                     q = np.asarray(self.shared.matrix[pos], np.float32)
                     ctx["texts"] = [self._link(i, s) | {"papers": self._papers_of(i)[:1]} for i, s in
-                                    neighbours(self.text_tower.matrix, 0, 5, self.text.ids["source_id"], query=q)]
+                                    neighbours(self.text_tower.search_keys(), 0, 5, self.text.ids["source_id"], query=q)]
         return ctx
 
     def _link(self, oid: str, score: float) -> dict:
@@ -246,15 +314,20 @@ def _flatten(d, prefix: str = "") -> list[list]:
     return rows[:200]
 
 
+@lru_cache(maxsize=8)
 def _energies(n: int) -> np.ndarray:
+    """Channel centres (keV) of an ``n``-channel spectrum from the response file, read once per ``n``
+    (read-only)."""
     import yaml
 
     try:
         cfg = yaml.safe_load(RESPONSE.read_text())
         edges = np.linspace(cfg["e_min_kev"], cfg["e_max_kev"], n + 1)
-        return 0.5 * (edges[1:] + edges[:-1])
+        out = 0.5 * (edges[1:] + edges[:-1])
     except (OSError, KeyError, TypeError):
-        return np.arange(n, dtype=float)
+        out = np.arange(n, dtype=float)
+    out.setflags(write=False)
+    return out
 
 
 def _spectrum_png(counts: np.ndarray, model: np.ndarray | None, title: str) -> bytes:
@@ -270,4 +343,5 @@ def _spectrum_png(counts: np.ndarray, model: np.ndarray | None, title: str) -> b
     ax.set_ylabel("counts per channel")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return figure_png(fig)
+    fig.subplots_adjust(left=0.13, right=0.98, bottom=0.15, top=0.91)  # a fixed layout: one draw, not two
+    return figure_png(fig, tight=False)

@@ -50,6 +50,7 @@ class TransientsPage(StudyPage):
         self.docs: Vectors | None = None
         self.index: TextIndex | None = None
         self._cubes: dict[str, np.ndarray] = {}
+        self._prompt_defaults: dict | None = None
 
     def _shards(self, name: str, quiet: bool = False) -> pd.DataFrame | None:
         root = self.files.path("llm/shards")
@@ -104,7 +105,7 @@ class TransientsPage(StudyPage):
             docs[["obs_id"]].to_parquet(path.with_suffix(".parquet"), index=False)
         self.docs = Vectors(mat, docs[["obs_id"]], "explanations")
         self.doc_pos = id_lookup(docs["obs_id"])
-        self.index = TextIndex(mat, docs["obs_id"], encode)
+        self.index = TextIndex(self.docs.search_keys(), docs["obs_id"], encode)
         self.index.fit_threshold(CLASS_QUERIES)
 
     def search(self, query: str, limit: int) -> Group | None:
@@ -144,12 +145,12 @@ class TransientsPage(StudyPage):
             pos = self.cnn_pos.get(str(oid))
             if pos is not None:
                 ctx["similar"] = [self._link(i, s)
-                                  for i, s in neighbours(self.cnn.matrix, pos, 8, self.cnn.ids["obs_id"])]
+                                  for i, s in neighbours(self.cnn.search_keys(), pos, 8, self.cnn.ids["obs_id"])]
         if self.docs is not None:
             pos = self.doc_pos.get(str(oid))
             if pos is not None:
                 ctx["similar_text"] = [self._link(i, s) for i, s in
-                                       neighbours(self.docs.matrix, pos, 8, self.docs.ids["obs_id"])]
+                                       neighbours(self.docs.search_keys(), pos, 8, self.docs.ids["obs_id"])]
         return ctx
 
     def _link(self, oid: str, score: float) -> dict:
@@ -166,13 +167,20 @@ class TransientsPage(StudyPage):
         key = str(p)
         if key not in self._cubes:
             self._cubes[key] = np.load(p, mmap_mode="r", allow_pickle=False)
-        from skytext.core.config import defaults
         from skytext.transients.render import triplet_png
 
-        shown = defaults("transients.prompt")  # the stretch and marker the LLM saw; enlarged for the page
+        shown = self._prompt()  # the stretch and marker the LLM saw; enlarged for the page
         cube = np.asarray(self._cubes[key][int(t["row"])], np.float32)
         return triplet_png(cube, stretch=shown.get("stretch", "zscale"), scale=4,
                            marker=bool(shown.get("marker", True)))
+
+    def _prompt(self) -> dict:
+        """The schema's ``transients.prompt`` defaults, read once (reading the schema costs ~50 ms)."""
+        if self._prompt_defaults is None:
+            from skytext.core.config import defaults
+
+            self._prompt_defaults = defaults("transients.prompt")
+        return self._prompt_defaults
 
     # ------------------------------------------------------------------ maps, tables
     def spaces(self) -> list[Space]:
