@@ -65,6 +65,9 @@ def write_spectra(root: Path, corrupt: bool = False) -> None:
     shared = text @ head
     shared /= np.linalg.norm(shared, axis=1, keepdims=True)
     np.savez(d / "models" / "align" / "ensemble.npz", spec=shared, text=shared)
+    (d / "eval").mkdir()
+    pd.DataFrame({"source_id": ids[:3], "split": "test", "has_papers": True, "powlaw_gamma_true": [1.0, 1.1, 1.2],
+                  "powlaw_gamma_pred": [1.25, 1.5, 1.75]}).to_parquet(d / "eval" / "regression_predictions.parquet")
     if corrupt:
         (d / "embed" / "shared.npy").write_bytes(b"\x93NUMPY garbage")
     else:
@@ -160,6 +163,10 @@ def test_spectra_search_goes_through_the_shared_space(results, tmp_path):
     assert classes.count("snr") >= 4, classes
     obj = c.get("/object/spectra/S000").text
     assert "More like this" in obj and "/object/spectra/S00" in obj and "Nearest texts" in obj
+    # the regression's prediction beside the catalogue value (eval/regression_predictions.parquet)
+    row = obj.split("<td>powlaw_gamma</td>")[1].split("</tr>")[0]
+    assert "1.25" in row and "not among the study's outputs" not in obj
+    assert "not scored by the regression" in c.get("/object/spectra/S010").text
 
 
 def test_map_data_from_computed_or_given_coordinates(results, tmp_path):

@@ -204,7 +204,8 @@ class SpectraPage(StudyPage):
         variables = [(k, v) for k, v in row.items() if k not in skip and isinstance(v, (int, float))]
         ctx = {"source": row, "variables": variables, "papers": self._papers_of(oid),
                "spectrum_url": f"/media/spectra/spectrum/{oid}", "similar": [], "texts": [],
-               "outlier": self._outlier(oid), "predictions": self._predictions(oid)}
+               "outlier": self._outlier(oid), "predictions": self._predictions(oid),
+               "has_predictions": self.predictions.df is not None}
         if self.shared is not None:
             pos = self.shared_pos.get(str(oid))
             if pos is not None:
@@ -225,7 +226,12 @@ class SpectraPage(StudyPage):
         return self.outliers.get(oid) or {"note": f"not among the {len(self.outliers.df)} top-ranked outliers"}
 
     def _predictions(self, oid: str) -> dict | None:
-        return self.predictions.get(oid)
+        """variable -> the MoE's prediction for a source of eval/regression_predictions.parquet (``<var>_pred``
+        columns; None when the source was not scored)."""
+        row = self.predictions.get(oid)
+        if not row:
+            return None
+        return {k[: -len("_pred")]: v for k, v in row.items() if k.endswith("_pred")}
 
     def media(self, kind: str, oid: str) -> bytes | None:
         """PNG bytes of the object's picture, looked up by id only (``None`` when unknown)."""
