@@ -237,11 +237,12 @@ def _random_heads(rng, members: int, d_in: int, hidden: int, dim: int) -> dict[s
 
 
 def test_trained_text_heads_match_a_torch_reference():
-    """The numpy consumer of ensemble.npz's text heads equals torch's Linear -> GELU -> Linear -> normalize,
-    concatenated over members and divided by sqrt(members)."""
+    """ensemble.npz's text heads, rebuilt as the study's heads (skytext.spectra.align.text_heads), equal torch's
+    Linear -> GELU -> Linear -> normalize, concatenated over members and divided by sqrt(members)."""
     import torch
 
-    from skytext.serve.pages.spectra import apply_trained_heads, trained_heads
+    from skytext.serve.pages.spectra import trained_heads
+    from skytext.spectra.align import text_heads, tower
 
     rng = np.random.default_rng(3)
     members, d_in, hidden, dim = 3, 12, 20, 7
@@ -261,7 +262,7 @@ def test_trained_text_heads_match_a_torch_reference():
     ref = (torch.cat(outs, dim=1) / np.sqrt(members)).numpy()
     heads = trained_heads(arrays)
     assert len(heads) == members
-    got = apply_trained_heads(heads, x)
+    got = tower(text_heads(heads), x)
     assert got.shape == (9, members * dim) and got.dtype == np.float32
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
     assert trained_heads({"spec": np.zeros((2, 2))}) is None
@@ -275,8 +276,9 @@ def test_spectra_search_uses_the_saved_text_heads_when_present(results, tmp_path
     """With text_head* arrays in ensemble.npz the query goes through them exactly (and the group says so);
     without them, through the ridge stand-in (and the group says that)."""
     from skytext.core.config import defaults
-    from skytext.serve.pages.spectra import apply_trained_heads, trained_heads
+    from skytext.serve.pages.spectra import trained_heads
     from skytext.serve.textsearch import minilm_encoder
+    from skytext.spectra.align import text_heads, tower
 
     write_spectra(results)
     c = client(results, tmp_path)
@@ -293,7 +295,7 @@ def test_spectra_search_uses_the_saved_text_heads_when_present(results, tmp_path
     page = app.state.site.pages["spectra"]
     assert page.head_kind == "trained"
     q = ["a pulsar with pulsed emission"]
-    want = apply_trained_heads(trained_heads(arrays), minilm_encoder(defaults("spectra.text_encoder")["model"])(q))
+    want = tower(text_heads(trained_heads(arrays)), minilm_encoder(defaults("spectra.text_encoder")["model"])(q))
     np.testing.assert_array_equal(page.index.encode(q), want)
 
 

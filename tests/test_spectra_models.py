@@ -188,3 +188,8 @@ def test_saved_text_heads_reproduce_the_text_tower_with_numpy(tmp_path):
         outs.append(y / np.linalg.norm(y, axis=1, keepdims=True))
     assert "text_head3_w0" not in z.files
     assert np.allclose(np.concatenate(outs, 1) / math.sqrt(3), z["text"], atol=1e-5)
+    # rebuilt from the arrays as the study's heads (the web app's route into the shared space), exactly
+    from skytext.spectra.align import text_heads, tower
+
+    saved = [tuple(z[f"text_head{k}_{n}"] for n in ("w0", "b0", "w1", "b1")) for k in range(3)]
+    np.testing.assert_allclose(tower(text_heads(saved), text), z["text"], atol=1e-6, rtol=0)

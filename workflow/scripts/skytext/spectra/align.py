@@ -76,16 +76,21 @@ def fit_pair(spec_tr, text_tr, keys_tr, spec_va, text_va, keys_va, cfg: dict, se
 
 
 @torch.no_grad()
+def tower(heads: list[Head], x: np.ndarray) -> np.ndarray:
+    """One tower of an ensemble: each head's unit vectors side by side, divided by sqrt(len(heads)) (unit rows
+    [n, dim*len(heads)], float32)."""
+    return (np.concatenate([h(torch.as_tensor(x, dtype=torch.float32)).numpy() for h in heads], 1)
+            / math.sqrt(len(heads))).astype(np.float32)
+
+
 def project(models: list[Pair], spec: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ensemble shared vectors (spectrum tower [n, dim*seeds], text tower [m, dim*seeds]), L2-normalised."""
-    s = np.concatenate([m.spec(torch.as_tensor(spec)).numpy() for m in models], 1) / math.sqrt(len(models))
-    t = np.concatenate([m.text(torch.as_tensor(text)).numpy() for m in models], 1) / math.sqrt(len(models))
-    return s.astype(np.float32), t.astype(np.float32)
+    return tower([m.spec for m in models], spec), tower([m.text for m in models], text)
 
 
 def text_head_arrays(models: list[Pair]) -> dict[str, np.ndarray]:
-    """The text heads' weights as plain arrays (saved in ensemble.npz), so that a query can be embedded into
-    the shared space without torch: for member k = 0..len(models)-1, ``text_head{k}_w0`` [hidden, d_in] and
+    """The text heads' weights as plain arrays (saved in ensemble.npz; :func:`text_heads` rebuilds the heads
+    from them, so a query can be embedded into the shared space): for member k = 0..len(models)-1, ``text_head{k}_w0`` [hidden, d_in] and
     ``text_head{k}_b0`` [hidden] (the first Linear), ``text_head{k}_w1`` [dim, hidden] and
     ``text_head{k}_b1`` [dim] (the last Linear). Member k's text vector of a sentence embedding x [d_in] is
     h = GELU(w0 @ x + b0) (the exact, erf GELU: 0.5 h (1 + erf(h / sqrt 2)); dropout is off at inference),
@@ -98,6 +103,22 @@ def text_head_arrays(models: list[Pair]) -> dict[str, np.ndarray]:
             out[f"text_head{k}_w{name}"] = lin.weight.detach().numpy().astype(np.float32)
             out[f"text_head{k}_b{name}"] = lin.bias.detach().numpy().astype(np.float32)
     return out
+
+
+def text_heads(arrays: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> list[Head]:
+    """The text heads (eval mode) from their saved arrays, ``(w0, b0, w1, b1)`` per member
+    (:func:`text_head_arrays`); :func:`tower` then embeds sentence embeddings into the shared space exactly as
+    training's :func:`project` does."""
+    heads = []
+    for w0, b0, w1, b1 in arrays:
+        head = Head(w0.shape[1], w0.shape[0], w1.shape[0], 0.0)
+        first, last = head.net[0], head.net[-1]
+        with torch.no_grad():
+            for lin, w, b in ((first, w0, b0), (last, w1, b1)):
+                lin.weight.copy_(torch.as_tensor(w))
+                lin.bias.copy_(torch.as_tensor(b))
+        heads.append(head.eval())
+    return heads
 
 
 def control_permutation(n: int, seed: int) -> np.ndarray:
@@ -166,8 +187,8 @@ def run_align(latent: str, augmented: str, spectral_ids: str, text: str, text_id
               shared_out: str, shared_ids_out: str, align: dict, seed: int, threads: int) -> None:
     """Rule spectra_align: train every variant (the ensemble and the shuffled control) and write each one's
     shared vectors, and embed/shared.npy (the ensemble's spectrum tower). ensemble.npz also holds the text
-    heads' weights (:func:`text_head_arrays`: ``text_head{k}_w0``, ``_b0``, ``_w1``, ``_b1``), from which a
-    query's sentence embedding is put into the shared space with numpy alone."""
+    heads' weights (:func:`text_head_arrays`: ``text_head{k}_w0``, ``_b0``, ``_w1``, ``_b1``), from which
+    :func:`text_heads` rebuilds the heads that put a query's sentence embedding into the shared space."""
     threads_for_torch(threads)
     z, src = np.load(latent), pd.read_parquet(spectral_ids)
     tx, tmeta = np.load(text), pd.read_parquet(text_ids)

@@ -60,23 +60,6 @@ def trained_heads(arrays) -> list[tuple[np.ndarray, ...]] | None:
     return heads or None
 
 
-def apply_trained_heads(heads: list[tuple[np.ndarray, ...]], emb: np.ndarray) -> np.ndarray:
-    """Sentence embeddings ``[n, d_in]`` through the study's text heads, as ``spectra_align`` projects texts:
-    each member x -> Linear(w0, b0) -> GELU (exact, erf) -> Linear(w1, b1) -> L2-normalised; the ensemble's
-    vector is the concatenation over members divided by sqrt(members). float32 ``[n, members * dim]``
-    (unit rows), computed in float64."""
-    from scipy.special import erf
-
-    x = np.asarray(emb, np.float64)
-    outs = []
-    for w0, b0, w1, b1 in heads:
-        h = x @ w0.T.astype(np.float64) + b0
-        h = 0.5 * h * (1.0 + erf(h / np.sqrt(2.0)))
-        y = h @ w1.T.astype(np.float64) + b1
-        outs.append(y / np.linalg.norm(y, axis=1, keepdims=True).clip(1e-12))
-    return (np.concatenate(outs, axis=1) / np.sqrt(len(heads))).astype(np.float32)
-
-
 class SpectraPage(StudyPage):
     """X-ray sources: spectra, papers, the shared space."""
 
@@ -135,9 +118,12 @@ class SpectraPage(StudyPage):
                             "space: ridge stand-in instead")
             heads = None
         if heads is not None:
+            from skytext.spectra.align import text_heads, tower
+
+            modules = text_heads(heads)
             self.head, self.head_kind = heads, "trained"
             self.index = TextIndex(self.shared.search_keys(), self.shared.ids["source_id"],
-                                   lambda qs: apply_trained_heads(heads, encode(qs)))
+                                   lambda qs: tower(modules, encode(qs)))
         else:
             w = text_head(np.asarray(self.text.matrix, np.float32), text_out)
             self.head, self.head_kind = w, "ridge"
