@@ -52,18 +52,13 @@ def engine_topk(queries, keys, k: int, key_weights=None) -> tuple[np.ndarray, np
 
 
 def calibrated_search(calibration, queries: np.ndarray, keys, k: int, scales: np.ndarray):
-    """``(scores, indices, cosines)``: :meth:`skytext.eval.query.Calibration.search` with the scales given,
-    through :func:`engine_topk` (the same numbers: z by top-k of ``q - mean`` with the key scales, then each
-    hit's cosine)."""
+    """``(scores, indices, cosines)``: :meth:`skytext.eval.query.Calibration.search` with the scales given; for
+    checked keys (:class:`skytext.search.CheckedKeys`) without the engine's per-query pass over every key."""
     from skytext.search import CheckedKeys
 
-    if not isinstance(keys, CheckedKeys):
-        return calibration.search(queries, keys, k, chunk_size=CHUNK, scales=scales, device="cpu")
-    q = np.asarray(queries, dtype=np.float32)
-    z, idx = engine_topk(q - calibration.mean, keys, k, key_weights=scales)
-    rows = np.unique(idx)
-    hits = np.asarray(keys.array[rows], dtype=np.float32)
-    return z, idx, np.einsum("qd,qkd->qk", q, hits[np.searchsorted(rows, idx)])
+    checked = isinstance(keys, CheckedKeys)
+    return calibration.search(queries, keys.array if checked else keys, k, chunk_size=CHUNK, device="cpu",
+                              scales=scales, keys_checked=checked)
 
 
 @dataclass
