@@ -46,3 +46,15 @@ def encode(model, texts: list[str], batch_size: int) -> np.ndarray:
     out = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                        show_progress_bar=False)
     return np.asarray(out, dtype=np.float32)
+
+
+def encode_one(model, text: str) -> np.ndarray:
+    """float32 ``[d]``: one text's L2-normalised embedding, as :func:`encode` gives it, through the model's
+    modules directly (a server's query: ``encode``'s batching and sorting cost about a millisecond)."""
+    import torch
+
+    features = model.preprocess([text])
+    with torch.inference_mode():
+        emb = model({k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()})
+        emb = torch.nn.functional.normalize(emb["sentence_embedding"].float(), p=2, dim=1)
+    return emb[0].cpu().numpy().astype(np.float32, copy=False)

@@ -19,6 +19,11 @@ only time grows, as ``nq * nk * d``.
 Ranks (:func:`ranks_of_targets`, :func:`ranks_of_any_target`) are counted the same way: the score of each
 query's true key is computed first, then every key chunk adds its number of strictly higher scores.
 
+A server answering one query at a time over a large index (the web app) uses :class:`ScreenedKeys`: an 8-bit
+FAISS screen of the keys picks candidates, the exact scan of those rows answers, and a bound on the screen's
+error certifies that no other key could have made the top k (else more candidates, else the full scan): the
+same answer at about a quarter of a single query's memory traffic.
+
 Text queries (routing through training abstracts, templates, the "no good match" threshold):
 :mod:`skytext.eval.query`; searching an index folder from Python or the command line: :mod:`skytext.search`.
 """
@@ -179,11 +184,20 @@ def topk(
             same keys, :class:`skytext.search.CheckedKeys`): the per-block finiteness pass over the keys, which
             costs as much as the search for a single query, is skipped. Queries are always checked.
 
+    ``keys`` may be a :class:`ScreenedKeys` (a server's index, checked once, with a float16 copy of the
+    weighted keys): on the CPU its certified two-stage search answers (:meth:`ScreenedKeys.topk`), with the
+    weights it was built with (``key_weights`` must be those or ``None``).
+
     Returns:
         ``(scores, indices)``: float32 and int64 arrays ``[nq, min(k, nk)]``, each row ordered by descending
         score; equal scores are ordered by ascending key index, and when ties straddle the cut the lowest key
         indices are kept. Scores are computed in float32. Memory is bounded as in the module docstring.
     """
+    if isinstance(keys, ScreenedKeys):
+        w = keys.weights_for(key_weights)
+        if torch.device(device).type == "cpu" and not normalize and matmul_dtype == "float32":
+            return keys.topk(queries, k, chunk_size)
+        keys, key_weights, keys_checked = keys.keys, w, True  # another device or precision: the exact scan
     q, kk = _check_pair(queries, keys)
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -206,6 +220,175 @@ def topk(
                 best_v, best_i = _merge(best_v, best_i, vals, idx + k0, k)
             out_v[q0:q1], out_i[q0:q1] = best_v, best_i
     return out_v, out_i
+
+
+# ----------------------------------------------------------------------------------------------- screened top-k
+_U32 = 2.0**-24  # unit roundoff of float32
+
+
+class ScreenedKeys:
+    """Keys for many exact top-k searches of a few queries each (a server's index): checked finite once, with
+    an 8-bit copy of the weighted keys, less their mean, in a FAISS index (``IndexScalarQuantizer``,
+    ``QT_8bit_direct_signed``: integer codes -127..127 on a per-dimension step).
+
+    :meth:`topk` answers in two stages. The query, on the same steps, is rounded to integers -127..127 too, and
+    FAISS scans the codes with integer products for each query's ``candidates`` best (a quarter of the memory
+    traffic of a float32 scan, which is what a single query's search costs); the engine's exact float32
+    :func:`topk` over those rows gives the answer. The answer is certified: a bound on every error of the
+    screen (each key's rounding to its codes, measured when the copy is made; the query's rounding, known;
+    the sums; the exact stage's own float32 error) shows that every key left out scores below the k-th exact
+    score among the candidates. A query the bound cannot certify (near-ties at the cut, keys far larger than
+    the rest) is screened again with 8x the candidates while they are at most an eighth of the keys, then
+    answered by the full exact scan. So the result
+    is always the exact top-k; only keys whose scores differ by float32 rounding may come in another order
+    than a full scan's (whose order among such keys also depends on its chunking). ``screened`` and
+    ``fallbacks`` count the queries answered each way, ``rescreens`` the second screens.
+
+    The index checks when it is built that FAISS sums integer codes and queries exactly, or within float32
+    rounding (``ValueError`` otherwise). Memory: ``n * d`` bytes for the codes beyond ``keys`` (a memory map
+    stays one: the exact stage reads only candidate rows).
+    """
+
+    def __init__(self, keys, key_weights=None, *, candidates: int = 64, chunk_size: int = 8192):
+        import faiss
+
+        kk = _as_matrix("keys", keys)
+        if kk.shape[0] == 0:
+            raise ValueError("keys are empty: nothing to search")
+        n, d = kk.shape
+        w = _per_key("key_weights", key_weights, n)
+        self.keys, self.weights, self.candidates = kk, w, max(1, int(candidates))
+
+        def weighted(k0: int, k1: int) -> np.ndarray:
+            x = np.asarray(kk[k0:k1], dtype=np.float64)
+            bad = ~np.isfinite(x).all(axis=1)
+            if bad.any():
+                raise ValueError(f"keys row {k0 + int(np.flatnonzero(bad)[0])} has a non-finite value")
+            return x if w is None else x * w[k0:k1, None]
+
+        total, norm = np.zeros(d), 0.0  # sum of x_j w_j and max |w_j| |x_j|_2
+        for k0, k1 in _spans(n, chunk_size):
+            x = weighted(k0, k1)
+            total += x.sum(axis=0)
+            norm = max(norm, float(np.linalg.norm(x, axis=1).max(initial=0.0)))
+        # the codes hold x_j w_j - centre: a query adds q . centre to every key alike, so embeddings that share
+        # a large common direction (most do) keep their fine differences in the codes' steps
+        self.centre, self.key_norm = total / n, norm
+        peak = np.zeros(d)  # max |x_jd w_j - centre_d| per dimension
+        for k0, k1 in _spans(n, chunk_size):
+            peak = np.maximum(peak, np.abs(weighted(k0, k1) - self.centre).max(axis=0))
+        self.step = np.where(peak > 0, peak, 1.0) / 127.0  # code c stands for c * step + centre, per dimension
+        self.index = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit_direct_signed,
+                                                faiss.METRIC_INNER_PRODUCT)
+        self.code_error = self.code_norm = 0.0  # max over keys of |x_j w_j - centre - c_j * step|_2, of |c_j|_2
+        for k0, k1 in _spans(n, chunk_size):
+            x = weighted(k0, k1) - self.centre
+            self.index.add(np.clip(np.rint(x / self.step), -127, 127).astype(np.float32))
+            c = self.index.reconstruct_n(k0, k1 - k0).astype(np.float64)  # the codes as FAISS decodes them
+            self.code_error = max(self.code_error, float(np.linalg.norm(x - c * self.step, axis=1).max(initial=0.0)))
+            self.code_norm = max(self.code_norm, float(np.linalg.norm(c, axis=1).max(initial=0.0)))
+        self.screened = self.rescreens = self.fallbacks = 0
+        self._check_sums(np.random.default_rng(0))
+
+    def _check_sums(self, rng) -> None:
+        """FAISS's scores of random integer queries against the codes: the integer products summed exactly,
+        or within the float32 accumulation bound the certificate allows."""
+        n, d = self.keys.shape
+        q = rng.integers(-127, 128, (4, d)).astype(np.float32)
+        got, idx = self.index.search(q, min(n, 64))
+        for qi, gi, ii in zip(q.astype(np.int64), got, idx):
+            c = self.index.reconstruct_batch(ii).astype(np.int64)
+            if np.any(np.abs(gi - c @ qi) > 2 * d * _U32 * (np.abs(c) @ np.abs(qi))):
+                raise ValueError("FAISS's 8-bit scan does not sum as assumed: the screened search is not exact")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_keys, d)``."""
+        return self.keys.shape
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+    def __getitem__(self, rows):
+        return self.keys[rows]
+
+    def __array__(self, dtype=None, copy=None):
+        return self.keys if dtype is None else np.asarray(self.keys, dtype=dtype)
+
+    def weights_for(self, key_weights) -> np.ndarray | None:
+        """The weights searched: this index's own; ``key_weights`` must be ``None`` or equal to them."""
+        if key_weights is not None and key_weights is not self.weights:
+            w = _per_key("key_weights", key_weights, len(self))
+            if self.weights is None or not np.array_equal(w, self.weights):
+                raise ValueError("key_weights differ from the weights these screened keys were built with")
+        return self.weights
+
+    def _exact(self, q: np.ndarray, k: int, chunk_size: int, rows: np.ndarray | None = None):
+        """The engine's exact top-k of ``q`` over ``rows`` (all keys: ``None``), as key indices."""
+        if rows is None:
+            return topk(q, self.keys, k, chunk_size, "cpu", key_weights=self.weights, keys_checked=True)
+        w = None if self.weights is None else self.weights[rows]
+        v, i = topk(q, np.asarray(self.keys[rows], dtype=np.float32), k, chunk_size, "cpu", key_weights=w,
+                    keys_checked=True)
+        return v, rows[i]
+
+    def query_codes(self, query: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """``(codes [1, d] float32, alpha, offset, err)``: a query ``[d]`` as integers -127..127 on the keys'
+        steps, their unit, the score every key shares (``query . centre``) and the certificate's bound: for
+        every key ``j``, ``|query . x_j w_j - (offset + alpha * codes . c_j)| <= err`` (the keys' rounding,
+        measured; the query's, known; float32 sums; plus the exact stage's own float32 error, counted as scores
+        and again as a full scan would compute them). ``alpha`` is 0 when the codes cannot tell keys apart."""
+        q64 = np.asarray(query, dtype=np.float64).ravel()
+        d = q64.size
+        gamma = 2 * d * _U32  # float32 accumulation over d terms (any order, FMA or not), with a margin
+        qn = float(np.linalg.norm(q64))
+        offset = float(q64 @ self.centre)
+        t = q64 * self.step  # the query against the codes: q . (c_j * step) = t . c_j
+        alpha = float(np.abs(t).max(initial=0.0)) / 127.0
+        if alpha == 0.0:
+            return np.zeros((1, d), np.float32), 0.0, offset, 0.0
+        qc = np.clip(np.rint(t / alpha), -127, 127)
+        err = (float(np.linalg.norm(t - alpha * qc)) * self.code_norm + qn * self.code_error
+               + gamma * alpha * float(np.linalg.norm(qc)) * self.code_norm
+               + 4 * (gamma + 2 * _U32) * qn * (self.key_norm + float(np.linalg.norm(self.centre))))
+        return qc.astype(np.float32)[None, :], alpha, offset, err
+
+    def topk(self, queries, k: int, chunk_size: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, indices)`` as :func:`topk` returns them for these keys and weights (float32 scores,
+        rows by descending score, ties by ascending index), certified exact as the class says."""
+        q = _as_matrix("queries", queries).astype(np.float32, copy=False)
+        n, d = self.keys.shape
+        if q.shape[1] != d:
+            raise ValueError(f"queries have width {q.shape[1]} but keys have width {d}")
+        if int(k) < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        bad = ~np.isfinite(q).all(axis=1)
+        if bad.any():
+            raise ValueError(f"queries row {int(np.flatnonzero(bad)[0])} has a non-finite value")
+        k = min(int(k), n)
+        out_v = np.empty((q.shape[0], k), dtype=np.float32)
+        out_i = np.empty((q.shape[0], k), dtype=np.int64)
+        for j in range(q.shape[0]):
+            row = q[j : j + 1]
+            cand = max(self.candidates, 2 * k)
+            qc, alpha, offset, err = self.query_codes(row[0])
+            if alpha == 0.0:
+                cand = n  # a zero query (or keys all alike): the full scan
+            while cand <= n // 8:  # (beyond an eighth of the keys, the full scan costs about as much)
+                approx, top = self.index.search(qc, cand)  # best first
+                sv, si = self._exact(row, k, chunk_size, np.sort(top[0]))
+                # a key left out has approx <= the last candidate's, so its score is below this bound
+                if offset + alpha * float(approx[0, -1]) + err < float(sv[0, -1]):
+                    self.screened += 1
+                    out_v[j], out_i[j] = sv[0], si[0]
+                    break
+                cand *= 8
+                self.rescreens += 1
+            else:
+                self.fallbacks += 1
+                sv, si = self._exact(row, k, chunk_size)
+                out_v[j], out_i[j] = sv[0], si[0]
+        return out_v, out_i
 
 
 # ----------------------------------------------------------------------------------------------- ranks

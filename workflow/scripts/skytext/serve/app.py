@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from skytext.serve import safety
@@ -112,23 +113,7 @@ def create_app(results: str | Path = "results", cache: str | Path | None = None,
         ctx.setdefault("q", "")
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        head = request.method == "HEAD" and not request.url.path.startswith("/static/")
-        if head:  # HEAD is GET without the body (the routes are declared for GET; StaticFiles answers HEAD itself)
-            request.scope["method"] = "GET"
-        try:
-            response = await call_next(request)
-        finally:
-            if head:
-                request.scope["method"] = "HEAD"
-        if head:
-            async for _ in response.body_iterator:  # the GET's body is produced and dropped: HEAD sends none
-                pass
-            response = Response(b"", status_code=response.status_code, headers=dict(response.headers))
-        for k, v in safety.HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -140,6 +125,34 @@ def create_app(results: str | Path = "results", cache: str | Path | None = None,
     _object_routes(app, site, render)
     _map_routes(app, site, render)
     return app
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response gets :data:`skytext.serve.safety.HEADERS` (a header the route set stays),
+    and HEAD is answered as GET without the body (the routes are declared for GET; StaticFiles answers HEAD
+    itself). Plain ASGI: the response streams through untouched (Starlette's ``BaseHTTPMiddleware`` costs a
+    task and a stream per request)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        head = scope["method"] == "HEAD" and not scope["path"].startswith("/static/")
+        if head:
+            scope = dict(scope, method="GET")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in safety.HEADERS.items():
+                    headers.setdefault(k, v)
+            elif head and message["type"] == "http.response.body":
+                message = dict(message, body=b"")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def not_found(what: str = "not found"):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from skytext.serve.pages.base import Rows, Space, StudyPage, Table, resolve_data_path
 from skytext.serve.store import id_lookup
-from skytext.serve.textsearch import CHUNK, Group, Hit, TextIndex, disk_cached, file_id, neighbours
+from skytext.serve.textsearch import CHUNK, Group, Hit, TextIndex, disk_cached, file_id, neighbours, screened
 
 
 SUMMARY_SKIP = {"proposal_id", "text_id", "backend", "model", "prompt_version", "split"}  # bookkeeping columns
@@ -75,7 +75,7 @@ class ImagesPage(StudyPage):
 
             self.searcher = Searcher.open(index, device="cpu", chunk_size=CHUNK, n_anchors=None,
                                           model_json=self._spec(index / "model.json"))
-            self.searcher.keys = self.images.search_keys()
+            self.searcher.keys = screened(self.images.search_keys())
             return
         except (ImportError, TypeError, ValueError, KeyError, OSError) as exc:
             self.files.note(f"engine search unavailable ({type(exc).__name__}: {str(exc)[:100]}): "
