@@ -1,6 +1,7 @@
 """The web app's HTTP layer (skytext serve) with FastAPI's TestClient on small synthetic results folders:
 partial and corrupt results, safety (traversal, escaping, query length, headers), search, maps, tables, CLI."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,13 +200,20 @@ def test_cli_prints_the_url_and_warns_off_loopback(results, monkeypatch, capsys)
     ran = {}
     monkeypatch.setattr("uvicorn.run", lambda app, host, port, log_level: ran.update(host=host, port=port))
     monkeypatch.setattr("torch.set_num_threads", lambda n: ran.update(threads=n))
+    monkeypatch.setattr(cli, "fixed_mmap_threshold", lambda: ran.update(mmap=True))
     assert cli.main(["serve", "--results", str(results), "--port", "8123"]) == 0
     out = capsys.readouterr()
     assert "http://127.0.0.1:8123/" in out.out and "warning" not in out.err and ran["host"] == "127.0.0.1"
     assert ran["threads"] == 1  # one torch thread per request (app.TORCH_THREADS)
+    assert ran["mmap"]  # start-up temporaries go back to the system
     assert cli.main(["serve", "--results", str(results), "--host", "0.0.0.0"]) == 0
     assert "warning: binding 0.0.0.0" in capsys.readouterr().err
     assert cli.main(["serve", "--results", str(results / "nope")]) == 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_mmap_threshold_is_set_through_glibc():
+    assert cli.fixed_mmap_threshold(1 << 20) is True
 
 
 def test_pages_import_no_other_study():

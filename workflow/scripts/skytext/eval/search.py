@@ -249,7 +249,7 @@ class ScreenedKeys:
     stays one: the exact stage reads only candidate rows).
     """
 
-    def __init__(self, keys, key_weights=None, *, candidates: int = 64, chunk_size: int = 8192):
+    def __init__(self, keys, key_weights=None, *, candidates: int = 256, chunk_size: int = 8192):
         import faiss
 
         kk = _as_matrix("keys", keys)
