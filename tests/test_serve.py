@@ -280,6 +280,30 @@ def test_trained_text_heads_match_a_torch_reference():
         trained_heads(broken)
 
 
+def test_search_over_screened_indices_gives_the_same_hits(results, tmp_path, monkeypatch):
+    """With every index screened (as 20,000-key indices are) the app answers with the same hits in the same
+    order and the same scores; the screen certified some of them itself."""
+    import re
+
+    import skytext.serve.textsearch as ts
+
+    write_spectra(results)
+    queries = ["supernova remnant shell", "accreting pulsar", "spiral galaxy", "a bright quasar jet"]
+    page = lambda c, q: c.get("/search", params={"q": q}).text.split('id="group-spectra"')[1]  # noqa: E731
+    plain = client(results, tmp_path)
+    want = [page(plain, q) for q in queries]
+    monkeypatch.setattr(ts, "SCREEN_MIN_KEYS", 1)
+    monkeypatch.setattr(ts, "SCREEN_CANDIDATES", 2)
+    screened = client(results, tmp_path)
+    got = [page(screened, q) for q in queries]
+    for a, b in zip(got, want):
+        assert re.findall(r'href="(/object/spectra/[^"]+)"', a) == re.findall(r'href="(/object/spectra/[^"]+)"', b)
+        scores = re.findall(r'class="score"[^>]*>([^<]+)<', b)
+        assert re.findall(r'class="score"[^>]*>([^<]+)<', a) == scores and len(scores) == 10
+    keys = screened.app.state.site.pages["spectra"].index.keys
+    assert type(keys).__name__ == "ScreenedKeys" and keys.screened > 0
+
+
 def test_spectra_search_uses_the_saved_text_heads_when_present(results, tmp_path):
     """With text_head* arrays in ensemble.npz the query goes through them exactly (and the group says so);
     without them, through the ridge stand-in (and the group says that)."""

@@ -27,7 +27,8 @@ NULL_FILE = next((p for p in (SEARCH_VOCAB / "offtopic_queries.txt", BACKGROUND_
 CLASS_QUERIES_FILE = SEARCH_VOCAB / "class_queries.txt"  # "<class>: <query>" lines (the image study's)
 CHUNK = 1 << 17  # key rows per block of the engine's top-k: one block for a 100k index (one query: ~1 MB of scores)
 IN_RAM_BYTES = 1 << 30  # an index up to this size (as float32) is searched from RAM, larger ones from the map
-SCREEN_MIN_KEYS = 20_000  # a text search over this many keys or more scans a float16 copy first (ScreenedKeys)
+SCREEN_MIN_KEYS = 20_000  # a text search over this many keys or more screens 8-bit codes first (ScreenedKeys)
+SCREEN_CANDIDATES = 256  # rows of the first screen's exact stage
 _MINILM: dict[str, object] = {}
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def screened(keys, weights=None):
     if isinstance(keys, ScreenedKeys) or len(keys) < SCREEN_MIN_KEYS:
         return keys
     try:
-        return ScreenedKeys(np.asarray(keys), weights)
+        return ScreenedKeys(np.asarray(keys), weights, candidates=SCREEN_CANDIDATES)
     except (ImportError, ValueError) as exc:
         log.warning("search keeps the full exact scan (%s: %s)", type(exc).__name__, exc)
         return keys
