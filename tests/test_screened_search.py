@@ -48,14 +48,14 @@ def test_screened_topk_is_the_exact_topk(rng, d, kind):
         s = ScreenedKeys(keys, w, candidates=cand)
         for k in (1, 5, 10):
             want_v, want_i = exact(q, keys, k, w)
-            got_v, got_i = s.topk(q, k)
+            got_v, got_i = s.topk(q, k, CHUNK)
             np.testing.assert_array_equal(got_i, want_i)
             np.testing.assert_allclose(got_v, want_v, rtol=1e-5, atol=1e-6)
             for j in range(3):  # one query at a time, as the app asks
-                np.testing.assert_array_equal(s.topk(q[j : j + 1], k)[1], want_i[j : j + 1])
+                np.testing.assert_array_equal(s.topk(q[j : j + 1], k, CHUNK)[1], want_i[j : j + 1])
         assert s.screened + s.fallbacks == 3 * (12 + 3)
         if cand == 64 and kind != "heavy":  # the screen earns its keep: most queries certified at once
-            assert s.screened - s.rescreens >= 0.8 * 3 * (12 + 3), (s.screened, s.rescreens, s.fallbacks)
+            assert s.first_screen >= 0.8 * 3 * (12 + 3), (s.first_screen, s.screened, s.fallbacks)
 
 
 @pytest.mark.parametrize("kind", [None, "uniform", "heavy"])
@@ -86,9 +86,9 @@ def test_ties_at_the_cut_are_screened_again_or_scanned_in_full(rng):
     keys[100:140] = keys[7]
     q = keys[7:8] * 2
     s = ScreenedKeys(keys, candidates=16)
-    np.testing.assert_array_equal(s.topk(q, 5)[1], exact(q, keys, 5)[1])
-    assert s.rescreens + s.fallbacks == 1
-    np.testing.assert_array_equal(s.topk(q, 41)[1], exact(q, keys, 41)[1])  # 82 candidates: the copies and more
+    np.testing.assert_array_equal(s.topk(q, 5, CHUNK)[1], exact(q, keys, 5)[1])
+    assert s.first_screen == 0 and s.screened + s.fallbacks == 1
+    np.testing.assert_array_equal(s.topk(q, 41, CHUNK)[1], exact(q, keys, 41)[1])  # 82 candidates: the copies and more
 
 
 def test_zero_query_memory_map_and_bad_input(rng, tmp_path):
@@ -98,19 +98,19 @@ def test_zero_query_memory_map_and_bad_input(rng, tmp_path):
     s = ScreenedKeys(mapped, candidates=8)
     assert isinstance(s.keys, np.memmap)  # the map stays a map
     q = unit(rng, 4, 16)
-    np.testing.assert_array_equal(s.topk(q, 6)[1], exact(q, mapped, 6)[1])
-    np.testing.assert_array_equal(s.topk(np.zeros((1, 16), np.float32), 3)[1], [[0, 1, 2]])
+    np.testing.assert_array_equal(s.topk(q, 6, CHUNK)[1], exact(q, mapped, 6)[1])
+    np.testing.assert_array_equal(s.topk(np.zeros((1, 16), np.float32), 3, CHUNK)[1], [[0, 1, 2]])
     assert s.fallbacks == 1  # the zero query
     bad = keys.copy()
     bad[33, 4] = np.inf
     with pytest.raises(ValueError, match="keys row 33"):
         ScreenedKeys(bad)
     with pytest.raises(ValueError, match="queries row 1"):
-        s.topk(np.vstack([q[0], np.full(16, np.nan, np.float32)]), 3)
+        s.topk(np.vstack([q[0], np.full(16, np.nan, np.float32)]), 3, CHUNK)
     with pytest.raises(ValueError, match="width 8"):
-        s.topk(unit(rng, 1, 8), 3)
+        s.topk(unit(rng, 1, 8), 3, CHUNK)
     with pytest.raises(ValueError, match="k must be"):
-        s.topk(q, 0)
+        s.topk(q, 0, CHUNK)
     with pytest.raises(ValueError, match="key_weights must be 500"):
         ScreenedKeys(keys, np.ones(3))
     with pytest.raises(ValueError, match="empty"):

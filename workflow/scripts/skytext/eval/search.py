@@ -239,10 +239,10 @@ class ScreenedKeys:
     the sums; the exact stage's own float32 error) shows that every key left out scores below the k-th exact
     score among the candidates. A query the bound cannot certify (near-ties at the cut, keys far larger than
     the rest) is screened again with 8x the candidates while they are at most an eighth of the keys, then
-    answered by the full exact scan. So the result
-    is always the exact top-k; only keys whose scores differ by float32 rounding may come in another order
-    than a full scan's (whose order among such keys also depends on its chunking). ``screened`` and
-    ``fallbacks`` count the queries answered each way, ``rescreens`` the second screens.
+    answered by the full exact scan. So the result is always the exact top-k; only keys whose scores differ
+    by float32 rounding may come in another order than a full scan's (whose order among such keys also
+    depends on its chunking). ``screened`` and ``fallbacks`` count the queries answered each way,
+    ``first_screen`` those certified by the first screen.
 
     The index checks when it is built that FAISS sums integer codes and queries exactly, or within float32
     rounding (``ValueError`` otherwise). Memory: ``n * d`` bytes for the codes beyond ``keys`` (a memory map
@@ -287,7 +287,7 @@ class ScreenedKeys:
             c = self.index.reconstruct_n(k0, k1 - k0).astype(np.float64)  # the codes as FAISS decodes them
             self.code_error = max(self.code_error, float(np.linalg.norm(x - c * self.step, axis=1).max(initial=0.0)))
             self.code_norm = max(self.code_norm, float(np.linalg.norm(c, axis=1).max(initial=0.0)))
-        self.screened = self.rescreens = self.fallbacks = 0
+        self.screened = self.first_screen = self.fallbacks = 0
         self._check_sums(np.random.default_rng(0))
 
     def _check_sums(self, rng) -> None:
@@ -353,9 +353,10 @@ class ScreenedKeys:
                + 4 * (gamma + 2 * _U32) * qn * (self.key_norm + float(np.linalg.norm(self.centre))))
         return qc.astype(np.float32)[None, :], alpha, offset, err
 
-    def topk(self, queries, k: int, chunk_size: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+    def topk(self, queries, k: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, indices)`` as :func:`topk` returns them for these keys and weights (float32 scores,
-        rows by descending score, ties by ascending index), certified exact as the class says."""
+        rows by descending score, ties by ascending index), certified exact as the class says; ``chunk_size``:
+        key rows per block of the exact scans (memory only)."""
         q = _as_matrix("queries", queries).astype(np.float32, copy=False)
         n, d = self.keys.shape
         if q.shape[1] != d:
@@ -374,16 +375,17 @@ class ScreenedKeys:
             qc, alpha, offset, err = self.query_codes(row[0])
             if alpha == 0.0:
                 cand = n  # a zero query (or keys all alike): the full scan
+            first = True
             while cand <= n // 8:  # (beyond an eighth of the keys, the full scan costs about as much)
                 approx, top = self.index.search(qc, cand)  # best first
                 sv, si = self._exact(row, k, chunk_size, np.sort(top[0]))
                 # a key left out has approx <= the last candidate's, so its score is below this bound
                 if offset + alpha * float(approx[0, -1]) + err < float(sv[0, -1]):
                     self.screened += 1
+                    self.first_screen += first
                     out_v[j], out_i[j] = sv[0], si[0]
                     break
-                cand *= 8
-                self.rescreens += 1
+                cand, first = cand * 8, False
             else:
                 self.fallbacks += 1
                 sv, si = self._exact(row, k, chunk_size)

@@ -22,8 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def fixed_mmap_threshold(size: int = 1 << 20) -> bool:
-    """Have glibc's malloc serve every allocation of ``size`` bytes or more with its own mmap, returned to the
+def fixed_mmap_threshold(nbytes: int = 1 << 20) -> bool:
+    """Have glibc's malloc serve every allocation of ``nbytes`` bytes or more with its own mmap, returned to the
     system when freed (``mallopt(M_MMAP_THRESHOLD)``; its default threshold rises after the first large free,
     so the start-up's large temporaries, model loading and key scales, would stay resident for the server's
     life: about 110 MB on the 3 x 100,000-item benchmark). ``False`` where there is no glibc."""
@@ -32,7 +32,7 @@ def fixed_mmap_threshold(size: int = 1 << 20) -> bool:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-3, int(size)))  # -3: M_MMAP_THRESHOLD
+        return bool(libc.mallopt(-3, int(nbytes)))  # -3: M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         return False
 
