@@ -1,6 +1,6 @@
 """A calibrated text-to-vector index shared by the study pages: the engine's :class:`Calibration` (scores as
 z-scores against background phrases), exact top-k (:func:`skytext.eval.search.topk` with per-key scales; an
-index of :data:`SCREEN_MIN_KEYS` keys or more through the engine's certified float16 screen,
+index of :data:`SCREEN_MIN_KEYS` keys or more through the engine's certified 8-bit screen,
 :class:`skytext.eval.search.ScreenedKeys`) and the "no good match" threshold of
 :func:`skytext.eval.query.choose_threshold`. Nothing is re-implemented here."""
 
@@ -47,8 +47,8 @@ def search_matrix(keys):
 
 def screened(keys, weights=None):
     """``keys`` (searched with ``weights``) as :class:`skytext.eval.search.ScreenedKeys` when there are at least
-    :data:`SCREEN_MIN_KEYS` of them: the engine's exact top-k, certified, at about half the cost of a full
-    float32 scan for one query, for ``2 * n * d`` bytes more RAM. Smaller indices (or a failed build: logged)
+    :data:`SCREEN_MIN_KEYS` of them: the engine's exact top-k, certified, at about a quarter of the cost of a
+    full float32 scan for one query, for ``n * d`` bytes more RAM. Smaller indices (or a failed build: logged)
     stay as they are."""
     from skytext.eval.search import ScreenedKeys
 
