@@ -96,7 +96,7 @@ def test_zero_query_memory_map_and_bad_input(rng, tmp_path):
     np.save(tmp_path / "k.npy", keys.astype(np.float16))
     mapped = np.load(tmp_path / "k.npy", mmap_mode="r")
     s = ScreenedKeys(mapped, candidates=8)
-    assert isinstance(s.keys, np.memmap)  # the map stays a map
+    assert isinstance(s.array, np.memmap)  # the map stays a map
     q = unit(rng, 4, 16)
     np.testing.assert_array_equal(s.topk(q, 6, CHUNK)[1], exact(q, mapped, 6)[1])
     np.testing.assert_array_equal(s.topk(np.zeros((1, 16), np.float32), 3, CHUNK)[1], [[0, 1, 2]])

@@ -31,7 +31,7 @@ from skytext.core.vocab import read_lines
 from skytext.eval.query import (STOP_WORDS_FILE, TEMPLATES_FILE, Anchors, encode_queries, load_model,
                                 read_class_queries, read_index, read_stop_words, read_templates,
                                 search_evaluation, search_table_row)
-from skytext.eval.search import topk
+from skytext.eval.search import HeldKeys, topk
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def evaluation_of(index: str | Path) -> dict:
     return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
-class CheckedKeys:
+class CheckedKeys(HeldKeys):
     """An index's keys for a server answering many queries: float32 (a float32 memory map stays a map, another
     dtype is converted once in RAM), checked finite once. :func:`topk_checked` then searches them without
     re-reading every key on every query to check it (that check in :func:`skytext.eval.search.topk` costs as
@@ -92,20 +92,6 @@ class CheckedKeys:
         if bad.any():
             raise ValueError(f"keys row {int(np.flatnonzero(bad)[0])} has a non-finite value")
         self.array = arr  # (a float32 memory map stays one: no second copy)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(n_keys, d)``."""
-        return self.array.shape
-
-    def __len__(self) -> int:
-        return int(self.array.shape[0])
-
-    def __getitem__(self, rows):
-        return self.array[rows]
-
-    def __array__(self, dtype=None, copy=None):
-        return self.array if dtype is None else self.array.astype(dtype, copy=False)
 
 
 def topk_checked(queries, keys: CheckedKeys, k: int, chunk_size: int, *, key_weights=None) -> tuple[np.ndarray, np.ndarray]:

@@ -197,7 +197,7 @@ def topk(
         w = keys.weights_for(key_weights)
         if torch.device(device).type == "cpu" and not normalize and matmul_dtype == "float32":
             return keys.topk(queries, k, chunk_size)
-        keys, key_weights, keys_checked = keys.keys, w, True  # another device or precision: the exact scan
+        keys, key_weights, keys_checked = keys.array, w, True  # another device or precision: the exact scan
     q, kk = _check_pair(queries, keys)
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -226,7 +226,28 @@ def topk(
 _U32 = 2.0**-24  # unit roundoff of float32
 
 
-class ScreenedKeys:
+class HeldKeys:
+    """Keys a server holds for many searches, as an array: ``array`` (a float array or memory map) with its
+    shape, length, rows and NumPy conversion. Subclasses decide what is checked or built once."""
+
+    array: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_keys, d)``."""
+        return self.array.shape
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def __getitem__(self, rows):
+        return self.array[rows]
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
+
+class ScreenedKeys(HeldKeys):
     """Keys for many exact top-k searches of a few queries each (a server's index): checked finite once, with
     an 8-bit copy of the weighted keys, less their mean, in a FAISS index (``IndexScalarQuantizer``,
     ``QT_8bit_direct_signed``: integer codes -127..127 on a per-dimension step).
@@ -257,7 +278,7 @@ class ScreenedKeys:
             raise ValueError("keys are empty: nothing to search")
         n, d = kk.shape
         w = _per_key("key_weights", key_weights, n)
-        self.keys, self.weights, self.candidates = kk, w, max(1, int(candidates))
+        self.array, self.weights, self.candidates = kk, w, max(1, int(candidates))
 
         def weighted(k0: int, k1: int) -> np.ndarray:
             x = np.asarray(kk[k0:k1], dtype=np.float64)
@@ -293,27 +314,13 @@ class ScreenedKeys:
     def _check_sums(self, rng) -> None:
         """FAISS's scores of random integer queries against the codes: the integer products summed exactly,
         or within the float32 accumulation bound the certificate allows."""
-        n, d = self.keys.shape
+        n, d = self.array.shape
         q = rng.integers(-127, 128, (4, d)).astype(np.float32)
         got, idx = self.index.search(q, min(n, 64))
         for qi, gi, ii in zip(q.astype(np.int64), got, idx):
             c = self.index.reconstruct_batch(ii).astype(np.int64)
             if np.any(np.abs(gi - c @ qi) > 2 * d * _U32 * (np.abs(c) @ np.abs(qi))):
                 raise ValueError("FAISS's 8-bit scan does not sum as assumed: the screened search is not exact")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(n_keys, d)``."""
-        return self.keys.shape
-
-    def __len__(self) -> int:
-        return int(self.keys.shape[0])
-
-    def __getitem__(self, rows):
-        return self.keys[rows]
-
-    def __array__(self, dtype=None, copy=None):
-        return self.keys if dtype is None else np.asarray(self.keys, dtype=dtype)
 
     def weights_for(self, key_weights) -> np.ndarray | None:
         """The weights searched: this index's own; ``key_weights`` must be ``None`` or equal to them."""
@@ -326,9 +333,9 @@ class ScreenedKeys:
     def _exact(self, q: np.ndarray, k: int, chunk_size: int, rows: np.ndarray | None = None):
         """The engine's exact top-k of ``q`` over ``rows`` (all keys: ``None``), as key indices."""
         if rows is None:
-            return topk(q, self.keys, k, chunk_size, "cpu", key_weights=self.weights, keys_checked=True)
+            return topk(q, self.array, k, chunk_size, "cpu", key_weights=self.weights, keys_checked=True)
         w = None if self.weights is None else self.weights[rows]
-        v, i = topk(q, np.asarray(self.keys[rows], dtype=np.float32), k, chunk_size, "cpu", key_weights=w,
+        v, i = topk(q, np.asarray(self.array[rows], dtype=np.float32), k, chunk_size, "cpu", key_weights=w,
                     keys_checked=True)
         return v, rows[i]
 
@@ -358,7 +365,7 @@ class ScreenedKeys:
         rows by descending score, ties by ascending index), certified exact as the class says; ``chunk_size``:
         key rows per block of the exact scans (memory only)."""
         q = _as_matrix("queries", queries).astype(np.float32, copy=False)
-        n, d = self.keys.shape
+        n, d = self.array.shape
         if q.shape[1] != d:
             raise ValueError(f"queries have width {q.shape[1]} but keys have width {d}")
         if int(k) < 1:
