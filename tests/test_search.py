@@ -444,10 +444,10 @@ def test_read_lines_skips_comments_and_rejects_repeats(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ served search
 @pytest.mark.parametrize("chunk", [7, 64, 1000])
-def test_topk_checked_is_the_engines_topk_bit_for_bit(rng, chunk):
+def test_topk_of_checked_keys_is_the_engines_topk_bit_for_bit(rng, chunk):
     """The web app's top-k of keys checked once gives the engine's scores and indices exactly: float32 and
     float16 keys, ties at the cut, key weights, key blocks that do not divide the keys."""
-    from skytext.search import CheckedKeys, topk_checked
+    from skytext.search import CheckedKeys
 
     q, keys = unit(rng, 5, 16), unit(rng, 301, 16)
     keys[40:60] = keys[3]  # exact duplicates: ties straddle the cut
@@ -458,7 +458,7 @@ def test_topk_checked_is_the_engines_topk_bit_for_bit(rng, chunk):
         for k in (1, 10, 25, 400):
             for weights in (None, w):
                 want = topk(q, kk, k, chunk_size=chunk, key_weights=weights)
-                got = topk_checked(q, checked, k, chunk, key_weights=weights)
+                got = topk(q, checked, k, chunk_size=chunk, key_weights=weights)
                 np.testing.assert_array_equal(got[0], want[0])
                 np.testing.assert_array_equal(got[1], want[1])
     bad = keys.copy()
@@ -466,7 +466,7 @@ def test_topk_checked_is_the_engines_topk_bit_for_bit(rng, chunk):
     with pytest.raises(ValueError, match="keys row 9"):
         CheckedKeys(bad)
     with pytest.raises(ValueError, match="non-finite"):
-        topk_checked(np.full((1, 16), np.inf, np.float32), CheckedKeys(keys), 3, chunk)
+        topk(np.full((1, 16), np.inf, np.float32), CheckedKeys(keys), 3, chunk_size=chunk)
 
 
 def test_calibrated_search_of_checked_keys_is_the_engines(rng):

@@ -80,9 +80,8 @@ def evaluation_of(index: str | Path) -> dict:
 
 class CheckedKeys(HeldKeys):
     """An index's keys for a server answering many queries: float32 (a float32 memory map stays a map, another
-    dtype is converted once in RAM), checked finite once. :func:`topk_checked` then searches them without
-    re-reading every key on every query to check it (that check in :func:`skytext.eval.search.topk` costs as
-    much as the search itself for one query)."""
+    dtype is converted once in RAM), checked finite once. :func:`skytext.eval.search.topk` then searches them
+    without re-reading every key on every query to check it (:class:`skytext.eval.search.HeldKeys`)."""
 
     def __init__(self, keys):
         arr = np.ascontiguousarray(keys, dtype=np.float32)
@@ -92,13 +91,6 @@ class CheckedKeys(HeldKeys):
         if bad.any():
             raise ValueError(f"keys row {int(np.flatnonzero(bad)[0])} has a non-finite value")
         self.array = arr  # (a float32 memory map stays one: no second copy)
-
-
-def topk_checked(queries, keys: CheckedKeys, k: int, chunk_size: int, *, key_weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`skytext.eval.search.topk` on the CPU (float32, not normalised) over keys checked once
-    (:class:`CheckedKeys`): the same blocks, products, top-k and merge, so the same scores and indices bit for
-    bit; only the per-query finiteness pass over the keys is left out (queries are still checked)."""
-    return topk(queries, keys.array, k, chunk_size, "cpu", key_weights=key_weights, keys_checked=True)
 
 
 class Searcher:
@@ -161,10 +153,7 @@ class Searcher:
         """Top-``k`` rows per text: DataFrames with rank, obs_id, proposal_id, score (cosine), path; each with
         ``attrs`` match_score, threshold, match (``None`` when unknown) and a one-line verdict."""
         q, match = self.encode(texts)
-        if isinstance(self.keys, CheckedKeys):
-            scores, idx = topk_checked(q, self.keys, k, self.chunk_size)
-        else:
-            scores, idx = topk(q, self.keys, k, self.chunk_size, self.device)
+        scores, idx = topk(q, self.keys, k, self.chunk_size, self.device)  # (held keys: checked once)
         out = []
         for j, (s, i) in enumerate(zip(scores, idx)):
             rows = self.meta.iloc[i]

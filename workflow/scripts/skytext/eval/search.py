@@ -184,9 +184,10 @@ def topk(
             same keys, :class:`skytext.search.CheckedKeys`): the per-block finiteness pass over the keys, which
             costs as much as the search for a single query, is skipped. Queries are always checked.
 
-    ``keys`` may be a :class:`ScreenedKeys` (a server's index, checked once, with a float16 copy of the
-    weighted keys): on the CPU its certified two-stage search answers (:meth:`ScreenedKeys.topk`), with the
-    weights it was built with (``key_weights`` must be those or ``None``).
+    ``keys`` may be :class:`HeldKeys` (checked once: searched as with ``keys_checked``), or among them a
+    :class:`ScreenedKeys` (with an 8-bit copy of the weighted keys): on the CPU its certified two-stage search
+    answers (:meth:`ScreenedKeys.topk`), with the weights it was built with (``key_weights`` must be those or
+    ``None``).
 
     Returns:
         ``(scores, indices)``: float32 and int64 arrays ``[nq, min(k, nk)]``, each row ordered by descending
@@ -197,7 +198,9 @@ def topk(
         w = keys.weights_for(key_weights)
         if torch.device(device).type == "cpu" and not normalize and matmul_dtype == "float32":
             return keys.topk(queries, k, chunk_size)
-        keys, key_weights, keys_checked = keys.array, w, True  # another device or precision: the exact scan
+        key_weights = w  # another device or precision: the exact scan
+    if isinstance(keys, HeldKeys):
+        keys, keys_checked = keys.array, True
     q, kk = _check_pair(queries, keys)
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -227,8 +230,9 @@ _U32 = 2.0**-24  # unit roundoff of float32
 
 
 class HeldKeys:
-    """Keys a server holds for many searches, as an array: ``array`` (a float array or memory map) with its
-    shape, length, rows and NumPy conversion. Subclasses decide what is checked or built once."""
+    """Keys a server holds for many searches, checked finite once: ``array`` (a float array or memory map)
+    with its shape, length, rows and NumPy conversion. :func:`topk` searches held keys without its per-block
+    finiteness pass over the keys (which costs as much as the search itself for one query)."""
 
     array: np.ndarray
 

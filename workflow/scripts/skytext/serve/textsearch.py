@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def search_matrix(keys):
-    """The keys as :class:`skytext.search.CheckedKeys` (float32, checked finite once, searched by
-    :func:`skytext.search.topk_checked`: the engine's top-k without its per-query pass over every key) when
+    """The keys as :class:`skytext.search.CheckedKeys` (float32, checked finite once, searched by the engine's
+    top-k without its per-query pass over every key) when
     they fit :data:`IN_RAM_BYTES` as float32 (a float32 memory map stays a map; float16 is converted once),
     else the memory map itself (searched by :func:`skytext.eval.search.topk`, a block at a time)."""
     from skytext.search import CheckedKeys
@@ -62,25 +62,17 @@ def screened(keys, weights=None):
 
 
 def engine_topk(queries, keys, k: int, key_weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's exact top-k on the CPU: :func:`skytext.search.topk_checked` for checked keys, else
-    :func:`skytext.eval.search.topk` (the same scores and indices)."""
-    from skytext.search import CheckedKeys, topk_checked
-
-    if isinstance(keys, CheckedKeys):
-        return topk_checked(queries, keys, k, CHUNK, key_weights=key_weights)
+    """The engine's exact top-k (:func:`skytext.eval.search.topk`) on the CPU with the app's chunk size; held
+    keys (checked once, or screened) are searched as the engine searches them."""
     from skytext.eval.search import topk
 
     return topk(queries, keys, k, chunk_size=CHUNK, device="cpu", key_weights=key_weights)
 
 
 def calibrated_search(calibration, queries: np.ndarray, keys, k: int, scales: np.ndarray):
-    """``(scores, indices, cosines)``: :meth:`skytext.eval.query.Calibration.search` with the scales given; for
-    checked keys (:class:`skytext.search.CheckedKeys`) without the engine's per-query pass over every key."""
-    from skytext.search import CheckedKeys
-
-    checked = isinstance(keys, CheckedKeys)  # (ScreenedKeys: searched as they are, by the engine's topk)
-    return calibration.search(queries, keys.array if checked else keys, k, chunk_size=CHUNK, device="cpu",
-                              scales=scales, keys_checked=checked)
+    """``(scores, indices, cosines)``: :meth:`skytext.eval.query.Calibration.search` on the CPU with the app's
+    chunk size and the scales given."""
+    return calibration.search(queries, keys, k, chunk_size=CHUNK, device="cpu", scales=scales)
 
 
 @dataclass

@@ -170,6 +170,12 @@ class Rows:
         self.pos = {} if df is None else id_lookup(df[id_column])
         self._columns = [] if self.df is None else [(c, _column(self.df[c])) for c in self.df.columns]
 
+    @classmethod
+    def optional(cls, df: pd.DataFrame | None, id_column: str) -> "Rows":
+        """Rows of a table that may be absent or lack ``id_column`` (an optional output of another rule):
+        then no rows."""
+        return cls(df if df is not None and id_column in df else None, id_column)
+
     def __contains__(self, oid) -> bool:
         return str(oid) in self.pos
 

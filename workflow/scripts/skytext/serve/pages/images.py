@@ -43,8 +43,7 @@ class ImagesPage(StudyPage):
         self.index: TextIndex | None = None
         self.searcher = None
         summaries = files.table("llm/summaries.parquet", quiet=True)
-        has_ids = summaries is not None and "proposal_id" in summaries
-        self.summaries = Rows(summaries if has_ids else None, "proposal_id")
+        self.summaries = Rows.optional(summaries, "proposal_id")
 
     def _choose_model(self) -> str | None:
         """The fine-tuned model to search with: ``full-abstract`` when present, else the first non-control."""

@@ -85,9 +85,9 @@ class SpectraPage(StudyPage):
                 self.paper_ids.setdefault(sid, []).append(t)
         self.shared_pos = id_lookup(self.shared.ids["source_id"]) if self.shared is not None else {}
         outl = files.table("eval/outliers.csv", quiet=True)
-        self.outliers = Rows(outl if outl is not None and "source_id" in outl else None, "source_id")
+        self.outliers = Rows.optional(outl, "source_id")
         pred = files.table("eval/regression_predictions.parquet", quiet=True)
-        self.predictions = Rows(pred if pred is not None and "source_id" in pred else None, "source_id")
+        self.predictions = Rows.optional(pred, "source_id")
         self._ae = None
         self.text_tower: Vectors | None = None
         self.index: TextIndex | None = None

@@ -42,7 +42,7 @@ class TransientsPage(StudyPage):
         self.verdicts = self._shards("verdicts.parquet", quiet=True)
         self.refined = self._shards("refined.parquet", quiet=True)
         self.preds = {m: files.table(f"{m}/predictions.parquet", quiet=True) for m in METHODS}
-        self.by_id = {name: Rows(df if df is not None and "obs_id" in df else None, "obs_id") for name, df in
+        self.by_id = {name: Rows.optional(df, "obs_id") for name, df in
                       (("llm", self.answers), ("judge", self.verdicts), ("refined", self.refined), *self.preds.items())}
         self.cnn = files.vectors("cnn/embeddings.npy", quiet=True)
         self.cnn_pos = id_lookup(self.cnn.ids["obs_id"]) if self.cnn is not None else {}
