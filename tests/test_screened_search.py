@@ -65,6 +65,7 @@ def test_the_bound_holds_for_every_key_and_is_not_vacuous(rng, kind):
     would fall back). Heavy-tailed weights (a few keys 20x the median) make it loose: sound, not useful."""
     n, d = 4000, 64
     keys = unit(rng, n, d) * rng.uniform(0.5, 1.5, (n, 1)).astype(np.float32)
+    keys += 2 * unit(rng, 1, d)  # a direction every key shares, as real embeddings do (the screen centres it)
     w = weights(rng, kind, n)
     s = ScreenedKeys(keys, w)
     real_keys = keys.astype(np.float64) * (1.0 if w is None else w.astype(np.float64)[:, None])

@@ -362,6 +362,40 @@ def test_head_requests_answer_like_get_without_a_body(results, tmp_path):
     assert c.head("/nope").status_code == 404
 
 
+def test_security_middleware_answers_head_without_the_body():
+    """Driven as ASGI: a HEAD reaches the route as GET, its body is dropped (the headers, Content-Length
+    included, stay), the security headers are added without replacing one the route set; GET keeps its body."""
+    import asyncio
+
+    from skytext.serve import safety
+    from skytext.serve.app import SecurityHeaders
+
+    seen = {}
+
+    async def route(scope, receive, send):
+        seen["method"] = scope["method"]
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5"), (b"x-frame-options", b"SAMEORIGIN")]})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    def call(method):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(SecurityHeaders(route)({"type": "http", "method": method, "path": "/object/x/y", "headers": []},
+                                           None, send))
+        return sent
+
+    start, body = call("HEAD")
+    assert seen["method"] == "GET" and body["body"] == b""
+    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    assert headers["content-length"] == "5" and headers["x-frame-options"] == "SAMEORIGIN"
+    assert headers["content-security-policy"] == safety.HEADERS["Content-Security-Policy"]
+    assert call("GET")[1]["body"] == b"hello"
+
+
 def test_media_cache_returns_what_the_page_renders(results, tmp_path):
     """The picture LRU gives the bytes the page renders uncached, renders each picture once, and keeps no
     answer for an unknown id."""
