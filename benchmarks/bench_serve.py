@@ -8,7 +8,9 @@ object page p95 per study (the page alone, and the page plus its picture: previe
 new object every time); the server's resident memory (now and peak). In this process, on the same three
 matrices (float32 in RAM): a bare NumPy and FAISS exact top-10 of one query (the ratios), and the engine's
 screened top-10 (:class:`skytext.eval.search.ScreenedKeys`, what the app searches 100,000-key indices with)
-against its own exact scan: time, agreement and how many queries the screen certified.
+against its own exact scan: time, agreement and how many queries the screen certified; and one query's MiniLM
+encoding, eager and traced (:class:`skytext.align.text_encoder.QueryEncoder`, what the app encodes with), alone
+and beside a thread running Python.
 
     python benchmarks/bench_serve.py                        # 100,000 items per study
     python benchmarks/bench_serve.py --n 20000              # smaller
@@ -201,6 +203,48 @@ def bare_topk(mats: list[np.ndarray], reps: int = 30) -> dict:
     return {"p50": out, "same": same, "n": len(mats) * reps, **counts}
 
 
+def query_encoders(reps: int = 30) -> dict:
+    """p50 ms of one query's MiniLM encoding, eager (``encode_one``) and traced (``QueryEncoder``, the app's),
+    alone and beside a thread that runs short bursts of Python (as the app's other searches do)."""
+    import threading
+
+    import torch
+
+    from skytext.align import text_encoder
+    from skytext.core.config import defaults
+
+    torch.set_num_threads(1)
+    model = text_encoder.load(defaults("spectra.text_encoder")["model"], device="cpu")
+    traced = text_encoder.QueryEncoder(model, 1e-6)
+    ways = {"eager": lambda t: text_encoder.encode_one(model, t), "traced": traced}
+    out, stop = {}, threading.Event()
+
+    def busy():
+        a = np.ones(100_000, np.float32)
+        while not stop.is_set():
+            s = 0
+            for i in range(2000):  # about 100 us of Python holding the GIL ...
+                s += i
+            a.sum()  # ... then a NumPy reduction, as the app's other searches alternate them
+
+    for beside in (False, True):
+        th = threading.Thread(target=busy) if beside else None
+        if th:
+            th.start()
+        for name, fn in ways.items():
+            times = []
+            for i in range(reps):
+                t = time.perf_counter()
+                fn(f"{QUERIES[i % len(QUERIES)]} {i}")
+                times.append(time.perf_counter() - t)
+            out[(name, beside)] = pct(times, 50)
+        if th:
+            stop.set()
+            th.join()
+    out["traced_used"] = traced.traced is not None
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -283,6 +327,7 @@ def main() -> None:
             server.terminate()
             server.wait(30)
         bare = bare_topk(matrices(root, cache))
+    enc = query_encoders()
     p50, p95 = pct(times, 50), pct(times, 95)
     print(f"machine: {os.cpu_count()} cores, load average {load:.2f} after the HTTP part; the server: skytext serve "
           "(uvicorn, one torch thread), asked over HTTP from this process")
@@ -298,6 +343,9 @@ def main() -> None:
     for name in ("numpy", "faiss"):
         v = bare["p50"][name]
         print(f"bare {name} exact top-10 of one query over the same 3 matrices: p50 {v:.2f} ms; search / bare = {p50 / v:.1f}x")
+    print(f"query encoding (MiniLM, one query, one torch thread), p50: eager {enc[('eager', False)]:.1f} ms, traced "
+          f"{enc[('traced', False)]:.1f} ms (the app's; used: {enc['traced_used']}); beside a thread running Python: "
+          f"eager {enc[('eager', True)]:.1f} ms, traced {enc[('traced', True)]:.1f} ms")
     ex, sc = bare["p50"]["engine exact"], bare["p50"]["engine screened"]
     print(f"engine top-10 over the same 3 matrices, one torch thread: exact scan p50 {ex:.2f} ms, screened p50 {sc:.2f} ms "
           f"({ex / sc:.1f}x); screened = exact on {bare['same']} of {bare['n']} queries; of its "

@@ -188,12 +188,3 @@ def test_calibrated_search_over_screened_keys_is_the_engines(rng, monkeypatch):
     bad[5, 0] = np.nan
     assert ts.screened(bad) is bad  # a failed build keeps the exact scan (logged)
 
-
-def test_one_query_encoding_is_the_batch_encoding():
-    """text_encoder.encode_one (the web app's query path) == text_encoder.encode, bit for bit."""
-    from skytext.align import text_encoder
-    from skytext.core.config import defaults
-
-    model = text_encoder.load(defaults("spectra.text_encoder")["model"], device="cpu")
-    for text in ["x", "absorbed hard X-ray source with an iron line", "word " * 400, "é 中文 <script>"]:
-        np.testing.assert_array_equal(text_encoder.encode_one(model, text), text_encoder.encode(model, [text], 64)[0])

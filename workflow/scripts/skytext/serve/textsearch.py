@@ -29,7 +29,9 @@ CHUNK = 1 << 17  # key rows per block of the engine's top-k: one block for a 100
 IN_RAM_BYTES = 1 << 30  # an index up to this size (as float32) is searched from RAM, larger ones from the map
 SCREEN_MIN_KEYS = 20_000  # a text search over this many keys or more screens 8-bit codes first (ScreenedKeys)
 SCREEN_CANDIDATES = 256  # rows of the first screen's exact stage
+QUERY_TOLERANCE = 1e-6  # a traced query encoder must match the model this closely (text_encoder.QueryEncoder)
 _MINILM: dict[str, object] = {}
+_QUERY: dict[str, object] = {}
 log = logging.getLogger(__name__)
 
 
@@ -122,6 +124,8 @@ class TextIndex:
         self.calibration = Calibration.from_embeddings(encode(bg))
         self.scales = self.calibration.key_scales(np.asarray(self.keys), chunk_size=CHUNK, device="cpu")
         self.keys = screened(self.keys, self.scales)
+        if getattr(self.keys, "weights", None) is not None:  # the screen's own copy: searched without comparing
+            self.scales = self.keys.weights  # 100,000 weights with the screen's at every query (about 1 ms)
         self.threshold: float | None = None
 
     def fit_threshold(self, class_queries: list[str], null_queries: list[str] | None = None) -> float:
@@ -160,6 +164,19 @@ def minilm(model: str):
         return _MINILM[model]
 
 
+def query_encoder(model: str):
+    """The model's one-query encoder (:class:`skytext.align.text_encoder.QueryEncoder`), built once per process."""
+    st = minilm(model)
+    with _LOAD_LOCK:
+        if model not in _QUERY:
+            from skytext.align import text_encoder
+
+            _QUERY[model] = enc = text_encoder.QueryEncoder(st, QUERY_TOLERANCE)
+            if enc.reason:
+                log.warning("text encoder %s: queries run eagerly: %s", model, enc.reason)
+        return _QUERY[model]
+
+
 _ENCODE_LOCK, _LOAD_LOCK = threading.Lock(), threading.Lock()
 
 
@@ -172,16 +189,17 @@ def _encode_one(model: str, text: str) -> np.ndarray:
 
 @lru_cache(maxsize=512)
 def _encode_cached(model: str, text: str) -> np.ndarray:
-    from skytext.align import text_encoder
-
-    out = text_encoder.encode_one(minilm(model), text)
+    out = query_encoder(model)(text)
     out.setflags(write=False)  # shared by every caller
     return out
 
 
 def minilm_encoder(model: str) -> Callable[[list[str]], np.ndarray]:
-    """A function texts -> L2-normalised float32 sentence embeddings (the spectra study's encoder)."""
+    """A function texts -> L2-normalised float32 sentence embeddings (the spectra study's encoder). The model
+    and its one-query encoder load now (a page's warm-up), not at the first query."""
     from skytext.align import text_encoder
+
+    query_encoder(model)
 
     def encode(texts: list[str]) -> np.ndarray:
         if len(texts) == 1:
