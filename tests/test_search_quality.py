@@ -63,7 +63,7 @@ class WordModel:
             out[i, : len(row)] = torch.tensor(row)
         return out
 
-    def encode_text(self, tokens):
+    def encode_text(self, tokens, *, trim=False):  # (SkyClip's signature; nothing to trim here)
         words = {i: w for w, i in self.ids.items()}
         rows = [np.mean([self.word(words[int(i)]) for i in row if i >= 0], axis=0) for row in tokens]
         return torch.tensor(np.stack(rows), dtype=torch.float32)

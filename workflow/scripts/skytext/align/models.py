@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,9 +117,11 @@ class SkyClip(nn.Module):
             x = x + self.image_head(x)
         return F.normalize(x.float(), dim=-1)
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        """L2-normalised text features (through the text head in ``head`` mode)."""
-        x = self.clip.encode_text(tokens)
+    def encode_text(self, tokens: torch.Tensor, *, trim: bool = False) -> torch.Tensor:
+        """L2-normalised text features (through the text head in ``head`` mode). ``trim``: the text tower runs
+        only up to the batch's last end-of-text token where that gives the same features
+        (:func:`trimmed_text_features`; inference, e.g. short queries padded to 77 tokens)."""
+        x = trimmed_text_features(self.clip, tokens) if trim else self.clip.encode_text(tokens)
         if self.text_head is not None:
             x = x + self.text_head(x)
         return F.normalize(x.float(), dim=-1)
@@ -131,6 +134,76 @@ class SkyClip(nn.Module):
     def forward(self, images, tokens):
         """(image features, text features, log logit scale)."""
         return self.encode_image(images), self.encode_text(tokens), self.logit_scale
+
+
+_TRIM_CHECKED: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
+def trimmable(clip: nn.Module) -> bool:
+    """Whether ``clip``'s text features may be computed on tokens cut after their end-of-text token: an
+    open_clip ``CLIP`` whose ``encode_text`` is the library's own, with a causal attention mask (no position
+    attends to a later one) and pooling at the end-of-text token (``argmax`` or ``eos``), whose cut features
+    matched ``encode_text`` on a probe batch (checked once per model: a later open_clip whose ``encode_text``
+    does more than :func:`trimmed_text_features` repeats is not trimmed)."""
+    from open_clip.model import CLIP
+
+    if clip in _TRIM_CHECKED:
+        return _TRIM_CHECKED[clip]
+    mask = getattr(clip, "attn_mask", None)
+    ok = (isinstance(clip, CLIP) and type(clip).encode_text is CLIP.encode_text and isinstance(mask, torch.Tensor)
+          and mask.ndim == 2 and getattr(clip, "text_pool_type", None) in ("argmax", "eos")
+          and (clip.text_pool_type == "argmax" or getattr(clip, "text_eos_id", None) is not None))
+    if ok:
+        later = torch.ones(mask.shape, dtype=torch.bool, device=mask.device).triu(1)
+        ok = bool(torch.equal(torch.isneginf(mask), later)) and bool(torch.isfinite(mask[~later]).all())
+    if ok:
+        ok = _probe_matches(clip)
+    _TRIM_CHECKED[clip] = ok
+    return ok
+
+
+def _probe_matches(clip: nn.Module) -> bool:
+    """The cut features equal ``encode_text``'s (to float rounding) on random tokens ending at positions 1-12."""
+    n, vocab = int(clip.attn_mask.shape[0]), int(clip.vocab_size)
+    end_id = vocab - 1 if clip.text_pool_type == "argmax" else int(clip.text_eos_id)
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.zeros(4, n, dtype=torch.long)
+    for row, end in enumerate((1, 3, 7, 12)):
+        tokens[row, :end] = torch.randint(1, vocab - 2, (end,), generator=g)
+        tokens[row, end] = end_id
+    tokens = tokens.to(clip.attn_mask.device)
+    with torch.inference_mode():
+        full, cut = clip.encode_text(tokens).float(), _cut_text_features(clip, tokens).float()
+    return bool(torch.allclose(cut, full, rtol=1e-4, atol=1e-4 * float(full.abs().max())))
+
+
+def trimmed_text_features(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """``clip.encode_text(tokens)`` computed on the first ``L`` positions only, ``L`` being one past the batch's
+    last end-of-text token, when :func:`trimmable`: with a causal mask the positions after it change no
+    earlier one, and the features are read at the end-of-text token, so the result is the same (to float
+    rounding) for a fraction of the work (a 12-token query padded to 77: about a sixth). Otherwise
+    ``clip.encode_text(tokens)`` itself."""
+    if tokens.ndim != 2 or tokens.shape[0] == 0 or not trimmable(clip):
+        return clip.encode_text(tokens)
+    return _cut_text_features(clip, tokens)
+
+
+def _cut_text_features(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    from open_clip.transformer import text_global_pool
+
+    eos = getattr(clip, "text_eos_id", None)
+    ends = (tokens == eos).int().argmax(dim=-1) if clip.text_pool_type == "eos" else tokens.argmax(dim=-1)
+    n = int(ends.max()) + 1
+    if n >= tokens.shape[1]:
+        return clip.encode_text(tokens)
+    cut = tokens[:, :n]
+    cast = clip.transformer.get_cast_dtype()
+    x = clip.token_embedding(cut).to(cast) + clip.positional_embedding[:n].to(cast)
+    x = clip.ln_final(clip.transformer(x, attn_mask=clip.attn_mask[:n, :n]))
+    x = text_global_pool(x, cut, clip.text_pool_type, eos_token_id=eos)
+    if clip.text_projection is not None:
+        x = clip.text_projection(x) if isinstance(clip.text_projection, nn.Linear) else x @ clip.text_projection
+    return x
 
 
 def _embed_dim(clip: nn.Module) -> int:

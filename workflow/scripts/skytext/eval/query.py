@@ -75,11 +75,12 @@ def query_texts(query: str, templates: Sequence[str] | None = None) -> list[str]
 
 
 def encode_text(model, tokenizer, texts: Sequence[str], device: str) -> np.ndarray:
-    """L2-normalised float32 text embeddings ``[len(texts), d]`` (``TEXT_BATCH`` texts a forward pass)."""
+    """L2-normalised float32 text embeddings ``[len(texts), d]`` (``TEXT_BATCH`` texts a forward pass, each
+    batch's text tower cut after its last end-of-text token: :func:`skytext.align.models.trimmed_text_features`)."""
     out = []
     with torch.inference_mode():
         for s in range(0, len(texts), TEXT_BATCH):
-            feats = model.encode_text(tokenizer(list(texts[s : s + TEXT_BATCH])).to(device)).float()
+            feats = model.encode_text(tokenizer(list(texts[s : s + TEXT_BATCH])).to(device), trim=True).float()
             out.append((feats / feats.norm(dim=1, keepdim=True).clamp_min(1e-12)).cpu().numpy())
     return np.concatenate(out)
 
