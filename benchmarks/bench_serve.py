@@ -212,10 +212,11 @@ def query_encoders(reps: int = 30) -> dict:
 
     from skytext.align import text_encoder
     from skytext.core.config import defaults
+    from skytext.serve import textsearch
 
     torch.set_num_threads(1)
     model = text_encoder.load(defaults("spectra.text_encoder")["model"], device="cpu")
-    traced = text_encoder.QueryEncoder(model, 1e-6)
+    traced = text_encoder.QueryEncoder(model, textsearch.QUERY_TOLERANCE)
     ways = {"eager": lambda t: text_encoder.encode_one(model, t), "traced": traced}
     out, stop = {}, threading.Event()
 

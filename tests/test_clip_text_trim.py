@@ -66,21 +66,43 @@ def test_skyclip_and_the_query_encoder_trim_to_the_same_embeddings(mode):
     close(torch.from_numpy(encode_text(model, tok, TEXTS, "cpu")), want)
 
 
-def _register(tmp_path, name: str, **text_cfg):
+def tiny_clip(cls=open_clip.model.CLIP, **text_cfg):
+    """The shipped tiny architecture as an open_clip CLIP (random weights) with ``text_cfg`` changes."""
     cfg = json.loads((ROOT / "resources" / "model_configs" / "skytext-tiny.json").read_text())
-    cfg["text_cfg"].update(text_cfg)
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(cfg))
-    open_clip.add_model_config(path)
     torch.manual_seed(0)
-    return open_clip.create_model(name).eval()
+    return cls(cfg["embed_dim"], cfg["vision_cfg"], {**cfg["text_cfg"], **text_cfg}).eval()
 
 
-@pytest.mark.parametrize("name,cfg", [("trim-nomask", {"no_causal_mask": True}), ("trim-last", {"pool_type": "last"})])
-def test_towers_whose_padding_matters_are_not_trimmed(tmp_path, name, cfg):
+def test_end_of_text_pooling_by_token_id_trims_too():
+    """``eos`` pooling (the end-of-text token found by its id, as some tokenizers need) is cut the same way."""
+    clip = tiny_clip(pool_type="eos", eos_id=49407)
+    assert clip.text_pool_type == "eos" and trimmable(clip)
+    tokens = open_clip.get_tokenizer("skytext-tiny")(TEXTS + [LONG])
+    with torch.inference_mode():
+        close(trimmed_text_features(clip, tokens), clip.encode_text(tokens))
+        close(trimmed_text_features(clip, tokens[:2]), clip.encode_text(tokens[:2]))
+
+
+def test_training_mode_and_autocast():
+    """A tower in training mode is never cut (dropout; the probe was made in eval mode); a bf16 autocast on the
+    first call does not refuse the tower for later float32 calls (the probe runs without autocast)."""
+    clip = tiny_clip()
+    tokens = open_clip.get_tokenizer("skytext-tiny")(TEXTS)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        trimmed_text_features(clip, tokens)
+    assert trimmable(clip)
+    clip.train()
+    torch.manual_seed(1)
+    a = trimmed_text_features(clip, tokens)
+    torch.manual_seed(1)
+    assert torch.equal(a, clip.encode_text(tokens))
+
+
+@pytest.mark.parametrize("cfg", [{"no_causal_mask": True}, {"pool_type": "last"}])
+def test_towers_whose_padding_matters_are_not_trimmed(cfg):
     """Without a causal mask every position sees the padding; pooling the last position reads it. Both are
     encoded in full, giving encode_text's features bit for bit."""
-    clip = _register(tmp_path, name, **cfg)
+    clip = tiny_clip(**cfg)
     assert not trimmable(clip)
     tokens = open_clip.get_tokenizer("skytext-tiny")(TEXTS)
     with torch.inference_mode():
@@ -92,17 +114,22 @@ def test_a_model_with_its_own_encode_text_is_not_trimmed():
         def encode_text(self, text, normalize: bool = False):
             return super().encode_text(text, normalize) * 2
 
-    cfg = json.loads((ROOT / "resources" / "model_configs" / "skytext-tiny.json").read_text())
-    clip = Own(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"]).eval()
-    assert not trimmable(clip)
+    assert not trimmable(tiny_clip(Own))
 
 
-def test_a_tower_that_fails_the_probe_is_not_trimmed(monkeypatch):
-    """The once-per-model probe: cut features that differ from encode_text's switch trimming off."""
+def _fails(clip, tokens):
+    raise RuntimeError("the cut does not run")
+
+
+@pytest.mark.parametrize("cut", [lambda clip, tokens: clip.encode_text(tokens) + 1e-3, _fails])
+def test_a_tower_that_fails_the_probe_is_not_trimmed(monkeypatch, caplog, cut):
+    """The once-per-model probe: cut features that differ from encode_text's, or a cut that raises, switch
+    trimming off for that model, with a logged warning; its features are encode_text's."""
     from skytext.align import models
 
     model, tok = tiny("skytext-tiny")
-    monkeypatch.setattr(models, "_cut_text_features", lambda clip, tokens: clip.encode_text(tokens) + 1e-3)
+    monkeypatch.setattr(models, "_cut_text_features", cut)
     assert not trimmable(model.clip)
+    assert "text tower not trimmed" in caplog.text
     with torch.inference_mode():
         assert torch.equal(trimmed_text_features(model.clip, tok(TEXTS)), model.clip.encode_text(tok(TEXTS)))

@@ -76,8 +76,49 @@ def test_a_traced_encoder_that_differs_is_not_used(model):
 
 def test_a_model_it_cannot_trace_runs_eagerly(model, monkeypatch):
     """A first module that is not a transformer giving token embeddings is not traced; the reason names it."""
-    monkeypatch.setattr(model[0], "modality_config", {"text": {"method": "forward", "method_output_name": "pooler_output"}})
+    config = {"text": {"method": "forward", "method_output_name": "pooler_output"}}
+    monkeypatch.setattr(model[0], "modality_config", config)
     enc = text_encoder.QueryEncoder(model, 1e-6)
     assert enc.traced is None and "not traced" in enc.reason and "token embeddings" in enc.reason
     monkeypatch.undo()
     np.testing.assert_array_equal(enc("dwarf galaxy"), text_encoder.encode_one(model, "dwarf galaxy"))
+
+
+def test_a_query_the_trace_fails_on_is_encoded_eagerly(model, monkeypatch, caplog):
+    """A traced call that raises (e.g. a size the trace fixed) does not fail the query: it is encoded eagerly,
+    with a logged warning."""
+    enc = text_encoder.QueryEncoder(model, 1e-6)
+
+    def broken(*tensors):
+        raise RuntimeError("The size of tensor a (9) must match the size of tensor b (12)")
+
+    monkeypatch.setattr(enc, "traced", broken)
+    np.testing.assert_array_equal(enc("dwarf galaxy"), text_encoder.encode_one(model, "dwarf galaxy"))
+    assert "encoding eagerly" in caplog.text
+
+
+def test_a_trace_that_fails_on_a_probe_is_not_used(model, monkeypatch):
+    """A trace that runs on its own example but raises on a probe text of another length is not used."""
+    real = text_encoder.QueryEncoder._traced
+
+    def fails_when_long(self, text):
+        if len(text) > 100:
+            raise RuntimeError("The expanded size of the tensor must match the existing size")
+        return real(self, text)
+
+    monkeypatch.setattr(text_encoder.QueryEncoder, "_traced", fails_when_long)
+    enc = text_encoder.QueryEncoder(model, 1e-6)
+    assert enc.traced is None and enc.reason.startswith("not traced (RuntimeError")
+
+
+def test_the_web_app_logs_why_it_encodes_eagerly(monkeypatch, caplog):
+    """serve.textsearch.query_encoder builds one encoder per model, and says so when it cannot be traced."""
+    import skytext.serve.textsearch as ts
+    from skytext.core.config import defaults
+
+    name = defaults("spectra.text_encoder")["model"]
+    monkeypatch.setattr(ts, "_QUERY", {})
+    monkeypatch.setattr(ts, "QUERY_TOLERANCE", -1.0)
+    enc = ts.query_encoder(name)
+    assert enc is ts.query_encoder(name) and enc.traced is None
+    assert "queries run eagerly" in caplog.text and "differs from the model" in caplog.text

