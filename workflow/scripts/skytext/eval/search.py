@@ -141,10 +141,13 @@ def _merge(best_v, best_i, vals, idx, k):
 
 
 def _per_key(name: str, values, nk: int) -> np.ndarray | None:
-    """``values`` as ``[nk]`` finite float32 numbers (``None`` stays ``None``); one clear error otherwise."""
+    """``values`` as ``[nk]`` finite float32 numbers (``None`` stays ``None``; a float32 ``[nk]`` array is
+    returned itself, so that :meth:`ScreenedKeys.weights_for` knows it again without comparing); one clear
+    error otherwise."""
     if values is None:
         return None
-    w = np.asarray(values, dtype=np.float32).ravel()
+    w = np.asarray(values, dtype=np.float32)
+    w = w if w.ndim == 1 else w.ravel()
     if w.shape != (nk,) or not np.isfinite(w).all():
         raise ValueError(f"{name} must be {nk} finite numbers, got shape {np.shape(values)}")
     return w

@@ -123,9 +123,7 @@ class TextIndex:
         bg = background if background is not None else read_lines(BACKGROUND_FILE)
         self.calibration = Calibration.from_embeddings(encode(bg))
         self.scales = self.calibration.key_scales(np.asarray(self.keys), chunk_size=CHUNK, device="cpu")
-        self.keys = screened(self.keys, self.scales)
-        if getattr(self.keys, "weights", None) is not None:  # the screen's own copy: searched without comparing
-            self.scales = self.keys.weights  # 100,000 weights with the screen's at every query (about 1 ms)
+        self.keys = screened(self.keys, self.scales)  # (it keeps these scales: searched without comparing them)
         self.threshold: float | None = None
 
     def fit_threshold(self, class_queries: list[str], null_queries: list[str] | None = None) -> float:
