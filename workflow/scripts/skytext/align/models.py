@@ -28,8 +28,8 @@ from torch import nn
 from torch.nn import functional as F
 
 MODES = ("full", "scratch", "head", "shuffled")
-log = logging.getLogger(__name__)
 MAX_LOGIT_SCALE = 100.0  # CLIP clamps exp(log-scale) at 100
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skytext.core.logfilter import drop_once
+
 log = logging.getLogger(__name__)
 
 
@@ -67,15 +69,6 @@ def encode_one(model, text: str) -> np.ndarray:
 # texts a traced query encoder is checked on against encode_one: one token to the model's longest input
 PROBE_TEXTS = ("x", "globular cluster", "an absorbed hard X-ray source with a broad iron line at 6.4 keV",
                "a bogus detection: a saturated star bleeding along the columns, " * 40)
-class _DropMessage(logging.Filter):
-    """Drops log records whose message contains ``text`` (a library's warning about something we do not use)."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
 
 
 class QueryEncoder:
@@ -96,8 +89,8 @@ class QueryEncoder:
         self.model, self.traced, self.names, self.reason = model, None, (), ""
         try:
             self.traced, self.names = self._trace()
-            diff = max(float(np.abs(self._traced(t) - encode_one(model, t)).max())
-                       for t in PROBE_TEXTS + PROBE_TEXTS)
+            want = {t: encode_one(model, t) for t in PROBE_TEXTS}
+            diff = max(float(np.abs(self._traced(t) - want[t]).max()) for t in PROBE_TEXTS + PROBE_TEXTS)
         except Exception as exc:  # noqa: BLE001 - any failure to trace or to run the trace leaves the eager path
             self.traced, self.reason = None, f"not traced ({type(exc).__name__}: {str(exc)[:200]})"
             return
@@ -131,9 +124,8 @@ class QueryEncoder:
         for message, category in ((r".*torch\.jit\.trace", FutureWarning),
                                   (r".*is_gradient_checkpointing", FutureWarning), ("", torch.jit.TracerWarning)):
             warnings.filterwarnings("ignore", message, category)
-        quiet = logging.getLogger("transformers.modeling_utils")  # tracing reads every attribute; the model's
-        if not any(isinstance(f, _DropMessage) for f in quiet.filters):  # loss_function warns of a loss nobody uses
-            quiet.addFilter(_DropMessage("was set in the config but it is unrecognized"))
+        # tracing reads every attribute; the model's loss_function warns of a loss nobody uses
+        drop_once(logging.getLogger("transformers.modeling_utils"), "was set in the config but it is unrecognized")
         with torch.inference_mode():
             traced = torch.jit.trace(LastHidden().eval(), tuple(features[n].to(self.model.device) for n in names),
                                      check_trace=False)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from skytext.core.logfilter import DropMessage
 from skytext.core.vocab import read_lines
 from skytext.eval.search import _as_matrix, _block, _spans, topk
 
@@ -354,14 +355,6 @@ def search_table_row(result: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- models
-class _DropRandomInit(logging.Filter):
-    """open_clip warns "Model initialized randomly" before our weights are loaded into the model."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Drop the "initialized randomly" record, keep every other."""
-        return "initialized randomly" not in record.getMessage()
-
-
 def load_model(model_json: str | Path, device: str):
     """``(model, tokenizer, preprocess)`` for a ``model.json``: :func:`skytext.align.models.load_for_inference`.
 
@@ -373,7 +366,7 @@ def load_model(model_json: str | Path, device: str):
 
     spec = ModelSpec.from_json(model_json)
     trained = bool(spec.weights or spec.pretrained)
-    quiet, root = _DropRandomInit(), logging.getLogger()
+    quiet, root = DropMessage("initialized randomly"), logging.getLogger()  # (logged before our weights load)
     root.addFilter(quiet)
     try:
         out = load_for_inference(str(model_json), device=device)
